@@ -1,0 +1,84 @@
+/**
+ * @file ecg_biquad.h
+ * @brief Cascade of second-order IIR sections, float32, Direct Form I.
+ *
+ * Each stage computes
+ *
+ *     y[n] = b0*x[n] + b1*x[n-1] + b2*x[n-2] - a1*y[n-1] - a2*y[n-2]
+ *
+ * Sign convention: a1 and a2 are stored exactly as scipy.signal returns them (denominator
+ * `[1, a1, a2]`), and are subtracted here. (CMSIS-DSP stores them negated; we do not.)
+ *
+ * Coefficients per stage, in order: {b0, b1, b2, a1, a2}. State per stage, in order:
+ * {x[n-1], x[n-2], y[n-1], y[n-2]}. Direct Form I is used rather than transposed DF2 because the
+ * baseline-wander high-pass has poles within 0.3 % of z = 1, where DF1 in float32 has the lower
+ * round-off noise.
+ *
+ * The caller owns the instance, the coefficient array and the state array.
+ */
+#ifndef ECG_BIQUAD_H
+#define ECG_BIQUAD_H
+
+#include "ecg/ecg_types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Instance of a biquad cascade. Fields are set by ::ecg_biquad_init; treat as read-only. */
+typedef struct {
+    uint8_t num_stages;   /**< number of second-order sections */
+    const float *coeffs;  /**< 5 * num_stages coefficients, {b0, b1, b2, a1, a2} per stage */
+    float *state;         /**< 4 * num_stages state values, zeroed by init and reset */
+} ecg_biquad_t;
+
+/**
+ * @brief Initialise a cascade over caller-owned coefficients and state; zeroes the state.
+ * @param[out] s           instance
+ * @param[in]  num_stages  1..255
+ * @param[in]  coeffs      5 * num_stages coefficients (kept by pointer, not copied)
+ * @param[in]  state       4 * num_stages floats (kept by pointer)
+ * @return ECG_OK, ECG_ERR_NULL or ECG_ERR_RANGE (num_stages == 0)
+ */
+ecg_err_t ecg_biquad_init(ecg_biquad_t *s, uint8_t num_stages, const float *coeffs, float *state);
+
+/** @brief Zero the state (the filter forgets its past input). */
+void ecg_biquad_reset(ecg_biquad_t *s);
+
+/**
+ * @brief Filter one sample through every stage.
+ * @param[in,out] s  instance
+ * @param[in]     x  input sample
+ * @return output sample
+ */
+float ecg_biquad_step(ecg_biquad_t *s, float x);
+
+/**
+ * @brief Filter a block. `src` and `dst` may be the same array.
+ * @param[in,out] s           instance
+ * @param[in]     src         n input samples
+ * @param[out]    dst         n output samples
+ * @param[in]     n           block size in samples
+ */
+void ecg_biquad_process(ecg_biquad_t *s, const float *src, float *dst, size_t n);
+
+/**
+ * @brief Design helpers (bilinear transform with frequency pre-warping, RBJ cookbook forms).
+ * Each writes one stage's {b0, b1, b2, a1, a2} into `c`. Frequencies must satisfy
+ * 0 < f_hz < fs_hz / 2; callers validate this.
+ */
+void ecg_biquad_design_highpass(float *c, float fs_hz, float f_hz, float q);
+void ecg_biquad_design_lowpass(float *c, float fs_hz, float f_hz, float q);
+void ecg_biquad_design_notch(float *c, float fs_hz, float f_hz, float q);
+
+/**
+ * @brief Group delay of one designed stage at frequency f_hz, in samples.
+ * Computed from the coefficients, so it is exact for the stage as implemented.
+ */
+float ecg_biquad_group_delay_samples(const float *c, float fs_hz, float f_hz);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ECG_BIQUAD_H */

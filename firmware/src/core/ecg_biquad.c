@@ -1,0 +1,113 @@
+#include "ecg/ecg_biquad.h"
+
+#include <math.h>
+
+#define ECG_PI_F 3.14159265358979f
+
+ecg_err_t ecg_biquad_init(ecg_biquad_t *s, uint8_t num_stages, const float *coeffs, float *state)
+{
+    if (s == NULL || coeffs == NULL || state == NULL) {
+        return ECG_ERR_NULL;
+    }
+    if (num_stages == 0u) {
+        return ECG_ERR_RANGE;
+    }
+    s->num_stages = num_stages;
+    s->coeffs = coeffs;
+    s->state = state;
+    ecg_biquad_reset(s);
+    return ECG_OK;
+}
+
+void ecg_biquad_reset(ecg_biquad_t *s)
+{
+    uint32_t i;
+    for (i = 0; i < 4u * s->num_stages; i++) {
+        s->state[i] = 0.0f;
+    }
+}
+
+float ecg_biquad_step(ecg_biquad_t *s, float x)
+{
+    const float *c = s->coeffs;
+    float *st = s->state;
+    uint8_t k;
+    for (k = 0; k < s->num_stages; k++, c += 5, st += 4) {
+        /* y = b0 x + b1 x1 + b2 x2 - a1 y1 - a2 y2 */
+        const float y = c[0] * x + c[1] * st[0] + c[2] * st[1] - c[3] * st[2] - c[4] * st[3];
+        st[1] = st[0];
+        st[0] = x;
+        st[3] = st[2];
+        st[2] = y;
+        x = y;
+    }
+    return x;
+}
+
+void ecg_biquad_process(ecg_biquad_t *s, const float *src, float *dst, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        dst[i] = ecg_biquad_step(s, src[i]);
+    }
+}
+
+/* RBJ audio-EQ cookbook, normalised so that a0 = 1. K = tan(pi f / fs) pre-warps f. */
+static void normalise(float *c, float b0, float b1, float b2, float a0, float a1, float a2)
+{
+    c[0] = b0 / a0;
+    c[1] = b1 / a0;
+    c[2] = b2 / a0;
+    c[3] = a1 / a0;
+    c[4] = a2 / a0;
+}
+
+void ecg_biquad_design_highpass(float *c, float fs_hz, float f_hz, float q)
+{
+    const float k = tanf(ECG_PI_F * f_hz / fs_hz);
+    const float k2 = k * k;
+    const float a0 = 1.0f + k / q + k2;
+    normalise(c, 1.0f, -2.0f, 1.0f, a0, 2.0f * (k2 - 1.0f), 1.0f - k / q + k2);
+}
+
+void ecg_biquad_design_lowpass(float *c, float fs_hz, float f_hz, float q)
+{
+    const float k = tanf(ECG_PI_F * f_hz / fs_hz);
+    const float k2 = k * k;
+    const float a0 = 1.0f + k / q + k2;
+    normalise(c, k2, 2.0f * k2, k2, a0, 2.0f * (k2 - 1.0f), 1.0f - k / q + k2);
+}
+
+void ecg_biquad_design_notch(float *c, float fs_hz, float f_hz, float q)
+{
+    const float k = tanf(ECG_PI_F * f_hz / fs_hz);
+    const float k2 = k * k;
+    const float a0 = 1.0f + k / q + k2;
+    normalise(c, 1.0f + k2, 2.0f * (k2 - 1.0f), 1.0f + k2, a0, 2.0f * (k2 - 1.0f),
+              1.0f - k / q + k2);
+}
+
+/* Phase of b0 + b1 z^-1 + b2 z^-2 over 1 + a1 z^-1 + a2 z^-2 at z = e^{jw}. */
+static float stage_phase(const float *c, float w)
+{
+    const float c1 = cosf(w), s1 = sinf(w), c2 = cosf(2.0f * w), s2 = sinf(2.0f * w);
+    const float nr = c[0] + c[1] * c1 + c[2] * c2, ni = -(c[1] * s1 + c[2] * s2);
+    const float dr = 1.0f + c[3] * c1 + c[4] * c2, di = -(c[3] * s1 + c[4] * s2);
+    return atan2f(ni, nr) - atan2f(di, dr);
+}
+
+float ecg_biquad_group_delay_samples(const float *c, float fs_hz, float f_hz)
+{
+    /* Central difference of the phase over +-0.25 Hz, unwrapped. */
+    const float df_hz = 0.25f;
+    const float w1 = 2.0f * ECG_PI_F * (f_hz - df_hz) / fs_hz;
+    const float w2 = 2.0f * ECG_PI_F * (f_hz + df_hz) / fs_hz;
+    float dphi = stage_phase(c, w2) - stage_phase(c, w1);
+    while (dphi > ECG_PI_F) {
+        dphi -= 2.0f * ECG_PI_F;
+    }
+    while (dphi < -ECG_PI_F) {
+        dphi += 2.0f * ECG_PI_F;
+    }
+    return -dphi / (w2 - w1);
+}

@@ -1,0 +1,325 @@
+#include "ecg/ecg_qrs.h"
+
+#include <math.h>
+
+#define HIST_MASK (ECG_QRS_HISTORY_MAX_SAMPLES - 1u)
+#define SLOPE_MASK (ECG_QRS_SLOPE_MAX_SAMPLES - 1u)
+#define PI_F 3.14159265358979f
+
+void ecg_qrs_default_cfg(ecg_qrs_cfg_t *cfg, float fs_hz)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    cfg->fs_hz = fs_hz;
+    cfg->filter_delay_samples = 0.0f;
+    cfg->bandpass_hz = 12.0f;
+    cfg->bandpass_q = 0.8f;
+    cfg->slope_ms = 10.0f;
+    cfg->mwi_ms = 80.0f;
+    cfg->peak_hold_ms = 95.0f;
+    cfg->refractory_ms = 200.0f;
+    cfg->twave_ms = 360.0f;
+    cfg->twave_slope_frac = 0.5f;
+    cfg->threshold_frac = 0.3125f;
+    cfg->searchback_rr_frac = 1.5f;
+    cfg->searchback_frac = 0.5f;
+    cfg->learn_ms = 2000.0f;
+}
+
+static int in_range(float v, float lo, float hi)
+{
+    return v >= lo && v <= hi; /* false for NaN */
+}
+
+static uint16_t ms_to_samples(float ms, float fs_hz)
+{
+    return (uint16_t)(ms * fs_hz / 1000.0f + 0.5f);
+}
+
+ecg_err_t ecg_qrs_init(ecg_qrs_t *q, const ecg_qrs_cfg_t *cfg)
+{
+    float k, a0;
+    if (q == NULL || cfg == NULL) {
+        return ECG_ERR_NULL;
+    }
+    if (!in_range(cfg->fs_hz, ECG_QRS_MIN_FS_HZ, ECG_QRS_MAX_FS_HZ) ||
+        !in_range(cfg->filter_delay_samples, 0.0f, 200.0f) ||
+        !in_range(cfg->bandpass_hz, 5.0f, 30.0f) || !in_range(cfg->bandpass_q, 0.3f, 5.0f) ||
+        !in_range(cfg->slope_ms, 2.0f, 30.0f) || !in_range(cfg->mwi_ms, 40.0f, 190.0f) ||
+        !in_range(cfg->peak_hold_ms, 20.0f, 200.0f) ||
+        !in_range(cfg->refractory_ms, 150.0f, 300.0f) || !in_range(cfg->twave_ms, 200.0f, 500.0f) ||
+        !in_range(cfg->twave_slope_frac, 0.0f, 1.0f) ||
+        !in_range(cfg->threshold_frac, 0.05f, 0.9f) ||
+        !in_range(cfg->searchback_rr_frac, 1.0f, 3.0f) ||
+        !in_range(cfg->searchback_frac, 0.1f, 1.0f) || !in_range(cfg->learn_ms, 1000.0f, 8000.0f)) {
+        return ECG_ERR_RANGE;
+    }
+    q->cfg = *cfg;
+    q->slope_n = ms_to_samples(cfg->slope_ms, cfg->fs_hz);
+    if (q->slope_n < 1u) {
+        q->slope_n = 1u;
+    }
+    q->mwi_n = ms_to_samples(cfg->mwi_ms, cfg->fs_hz);
+    q->hold_n = ms_to_samples(cfg->peak_hold_ms, cfg->fs_hz);
+    q->refractory_n = ms_to_samples(cfg->refractory_ms, cfg->fs_hz);
+    q->twave_n = ms_to_samples(cfg->twave_ms, cfg->fs_hz);
+    q->learn_n = (uint16_t)(cfg->learn_ms * cfg->fs_hz / 1000.0f > 65535.0f
+                                ? 65535u
+                                : ms_to_samples(cfg->learn_ms, cfg->fs_hz));
+    q->search_n = (uint16_t)(q->mwi_n + q->slope_n + ms_to_samples(20.0f, cfg->fs_hz));
+    q->delay_n = (int32_t)(cfg->filter_delay_samples + 0.5f);
+    if (q->slope_n >= ECG_QRS_SLOPE_MAX_SAMPLES || q->mwi_n >= ECG_QRS_MWI_MAX_SAMPLES ||
+        (uint32_t)q->search_n + q->hold_n >= ECG_QRS_HISTORY_MAX_SAMPLES) {
+        return ECG_ERR_CONFIG;
+    }
+    /* Band-pass section (RBJ, constant 0 dB peak gain): b = {k/Q, 0, -k/Q} / a0. */
+    k = tanf(PI_F * cfg->bandpass_hz / cfg->fs_hz);
+    a0 = 1.0f + k / cfg->bandpass_q + k * k;
+    q->bp_c[0] = (k / cfg->bandpass_q) / a0;
+    q->bp_c[1] = -(k / cfg->bandpass_q) / a0;
+    q->bp_c[2] = 2.0f * (k * k - 1.0f) / a0;
+    q->bp_c[3] = (1.0f - k / cfg->bandpass_q + k * k) / a0;
+    ecg_qrs_reset(q);
+    return ECG_OK;
+}
+
+void ecg_qrs_reset(ecg_qrs_t *q)
+{
+    uint32_t i;
+    q->bp_x1 = q->bp_x2 = q->bp_y1 = q->bp_y2 = 0.0f;
+    for (i = 0; i < ECG_QRS_HISTORY_MAX_SAMPLES; i++) {
+        q->hist[i] = 0.0f;
+    }
+    for (i = 0; i < ECG_QRS_SLOPE_MAX_SAMPLES; i++) {
+        q->bp_hist[i] = 0.0f;
+    }
+    for (i = 0; i < ECG_QRS_MWI_MAX_SAMPLES; i++) {
+        q->mwi_buf[i] = 0.0f;
+    }
+    for (i = 0; i < ECG_QRS_LEVELS; i++) {
+        q->sig_lv[i] = 0.0f;
+        q->noise_lv[i] = 0.0f;
+    }
+    q->mwi_sum = q->mwi_fresh = 0.0f;
+    q->mwi_pos = 0u;
+    q->n = 0u;
+    q->pk_val = 0.0f;
+    q->prev_mwi = 0.0f;
+    q->pk_index = 0u;
+    q->sig_mean = q->noise_mean = q->threshold = 0.0f;
+    q->sig_pos = q->noise_pos = 0u;
+    q->learn_max = 0.0f;
+    q->learning = 1u;
+    q->last_r = 0u;
+    q->have_beat = 0u;
+    q->last_slope = 0.0f;
+    q->rr_mean = 0.0f;
+    q->sb.valid = 0u;
+    q->reject_rate = 0.0f;
+}
+
+static float mean8(const float *v)
+{
+    float s = 0.0f;
+    uint32_t i;
+    for (i = 0; i < ECG_QRS_LEVELS; i++) {
+        s += v[i];
+    }
+    return s * (1.0f / (float)ECG_QRS_LEVELS);
+}
+
+static void update_threshold(ecg_qrs_t *q)
+{
+    q->sig_mean = mean8(q->sig_lv);
+    q->noise_mean = mean8(q->noise_lv);
+    q->threshold = q->noise_mean + q->cfg.threshold_frac * (q->sig_mean - q->noise_mean);
+}
+
+/* Localise the candidate whose MWI maximum is at pk (filtered-signal index). */
+static void localise(const ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_candidate_t *c)
+{
+    uint64_t i, first = pk >= q->search_n ? pk - q->search_n : 0u;
+    float best = -1.0f, slope = 0.0f;
+    uint64_t best_i = pk;
+    if (first + q->slope_n > pk) {
+        first = pk >= q->slope_n ? pk - q->slope_n : 0u;
+    }
+    for (i = first; i <= pk; i++) {
+        const float v = fabsf(q->hist[i & HIST_MASK]);
+        if (v > best) {
+            best = v;
+            best_i = i;
+        }
+        if (i >= q->slope_n) {
+            const float d = fabsf(q->hist[i & HIST_MASK] - q->hist[(i - q->slope_n) & HIST_MASK]);
+            if (d > slope) {
+                slope = d;
+            }
+        }
+    }
+    c->r_index = best_i;
+    c->height = height;
+    c->slope = slope;
+    c->valid = 1u;
+}
+
+static void push_level(float *lv, uint8_t *pos, float v)
+{
+    lv[*pos] = v;
+    *pos = (uint8_t)((*pos + 1u) % ECG_QRS_LEVELS);
+}
+
+static uint8_t quality_now(const ecg_qrs_t *q)
+{
+    const float ratio = q->sig_mean > 0.0f ? q->noise_mean / q->sig_mean : 1.0f;
+    if (ratio > 0.6f || q->reject_rate > 4.0f) {
+        return (uint8_t)ECG_QRS_QUALITY_UNUSABLE;
+    }
+    if (ratio > 0.3f || q->reject_rate > 1.5f) {
+        return (uint8_t)ECG_QRS_QUALITY_NOISY;
+    }
+    return (uint8_t)ECG_QRS_QUALITY_GOOD;
+}
+
+static int accept(ecg_qrs_t *q, const ecg_qrs_candidate_t *c, uint8_t searchback,
+                  ecg_qrs_beat_t *beat)
+{
+    const int64_t raw = (int64_t)c->r_index - q->delay_n;
+    uint32_t rr = 0u;
+    if (q->have_beat) {
+        rr = (uint32_t)(c->r_index - q->last_r);
+        if (q->rr_mean <= 0.0f) {
+            q->rr_mean = (float)rr;
+        } else {
+            q->rr_mean += ((float)rr - q->rr_mean) * 0.125f;
+        }
+    }
+    push_level(q->sig_lv, &q->sig_pos, c->height);
+    update_threshold(q);
+    q->last_r = c->r_index;
+    q->last_slope = c->slope;
+    q->have_beat = 1u;
+    q->sb.valid = 0u;
+    q->reject_rate *= 0.875f;
+    beat->index = raw > 0 ? (uint64_t)raw : 0u;
+    beat->rr_samples = rr;
+    beat->quality = quality_now(q);
+    beat->searchback = searchback;
+    return 1;
+}
+
+static void reject(ecg_qrs_t *q, const ecg_qrs_candidate_t *c)
+{
+    push_level(q->noise_lv, &q->noise_pos, c->height);
+    update_threshold(q);
+    q->reject_rate += 0.125f;
+}
+
+/* Classify a confirmed candidate peak; returns 1 when it is a beat. */
+static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *beat)
+{
+    ecg_qrs_candidate_t c;
+    int64_t since;
+    localise(q, pk, height, &c);
+    if (q->learning) {
+        if (height > q->learn_max) {
+            q->learn_max = height;
+        }
+        if (q->n >= q->learn_n && q->learn_max > 0.0f) {
+            uint32_t i;
+            for (i = 0; i < ECG_QRS_LEVELS; i++) {
+                q->sig_lv[i] = 0.5f * q->learn_max;
+                q->noise_lv[i] = 0.0f;
+            }
+            update_threshold(q);
+            q->learning = 0u;
+        }
+        return 0;
+    }
+    since = q->have_beat ? (int64_t)c.r_index - (int64_t)q->last_r : INT32_MAX;
+    if (since < (int64_t)q->refractory_n) {
+        return 0;
+    }
+    if (height > q->threshold) {
+        if (since < (int64_t)q->twave_n && c.slope < q->cfg.twave_slope_frac * q->last_slope) {
+            reject(q, &c);
+            return 0;
+        }
+        return accept(q, &c, 0u, beat);
+    }
+    reject(q, &c);
+    if (since > (int64_t)q->twave_n && (!q->sb.valid || c.height > q->sb.height)) {
+        q->sb = c;
+    }
+    return 0;
+}
+
+static int searchback(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
+{
+    if (q->have_beat && q->sb.valid && q->rr_mean > 0.0f &&
+        (float)(q->n - q->last_r) > q->cfg.searchback_rr_frac * q->rr_mean &&
+        q->sb.height > q->cfg.searchback_frac * q->threshold) {
+        ecg_qrs_candidate_t c = q->sb;
+        return accept(q, &c, 1u, beat);
+    }
+    return 0;
+}
+
+int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat)
+{
+    const uint64_t n = q->n;
+    float bp, slope, mwi;
+    int got = 0;
+
+    q->hist[n & HIST_MASK] = x_mv;
+    /* feature band-pass: y = b0 (x - x2) - a1 y1 - a2 y2 */
+    bp = q->bp_c[0] * (x_mv - q->bp_x2) - q->bp_c[2] * q->bp_y1 - q->bp_c[3] * q->bp_y2;
+    q->bp_x2 = q->bp_x1;
+    q->bp_x1 = x_mv;
+    q->bp_y2 = q->bp_y1;
+    q->bp_y1 = bp;
+    q->bp_hist[n & SLOPE_MASK] = bp;
+    slope = fabsf(bp - q->bp_hist[(n - q->slope_n) & SLOPE_MASK]);
+
+    /* Moving-window integral. `mwi_fresh` re-sums the window from scratch each time the ring
+     * wraps, so float round-off in the running sum cannot accumulate. */
+    q->mwi_sum += slope - q->mwi_buf[q->mwi_pos];
+    q->mwi_fresh += slope;
+    q->mwi_buf[q->mwi_pos] = slope;
+    if (++q->mwi_pos == q->mwi_n) {
+        q->mwi_pos = 0u;
+        q->mwi_sum = q->mwi_fresh;
+        q->mwi_fresh = 0.0f;
+    }
+    mwi = q->mwi_sum;
+
+    /* Candidate peaks: a rising MWI starts tracking a maximum; it is confirmed when the MWI falls
+     * below half of it or after the hold time. */
+    if (mwi > q->pk_val && (q->pk_val > 0.0f || mwi > q->prev_mwi)) {
+        q->pk_val = mwi;
+        q->pk_index = n;
+    } else if (q->pk_val > 0.0f &&
+               (mwi < 0.5f * q->pk_val || n - q->pk_index >= (uint64_t)q->hold_n)) {
+        got = classify(q, q->pk_index, q->pk_val, beat);
+        q->pk_val = 0.0f;
+    }
+    q->prev_mwi = mwi;
+    q->n = n + 1u;
+    if (!got) {
+        got = searchback(q, beat);
+    }
+    return got;
+}
+
+int ecg_qrs_flush(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
+{
+    if (q->pk_val > 0.0f) {
+        const float v = q->pk_val;
+        q->pk_val = 0.0f;
+        if (classify(q, q->pk_index, v, beat)) {
+            return 1;
+        }
+    }
+    return searchback(q, beat);
+}
