@@ -61,9 +61,15 @@ static const field_t QRS_FIELDS[] = {
     {"refractory_ms", offsetof(ecg_qrs_cfg_t, refractory_ms)},
     {"twave_ms", offsetof(ecg_qrs_cfg_t, twave_ms)},
     {"twave_slope_frac", offsetof(ecg_qrs_cfg_t, twave_slope_frac)},
+    {"pwave_ms", offsetof(ecg_qrs_cfg_t, pwave_ms)},
+    {"weak_slope_frac", offsetof(ecg_qrs_cfg_t, weak_slope_frac)},
+    {"pwave_height_frac", offsetof(ecg_qrs_cfg_t, pwave_height_frac)},
     {"threshold_frac", offsetof(ecg_qrs_cfg_t, threshold_frac)},
+    {"threshold_noise_gain", offsetof(ecg_qrs_cfg_t, threshold_noise_gain)},
     {"searchback_rr_frac", offsetof(ecg_qrs_cfg_t, searchback_rr_frac)},
     {"searchback_frac", offsetof(ecg_qrs_cfg_t, searchback_frac)},
+    {"searchback_gap_frac", offsetof(ecg_qrs_cfg_t, searchback_gap_frac)},
+    {"searchback_min_ms", offsetof(ecg_qrs_cfg_t, searchback_min_ms)},
     {"learn_ms", offsetof(ecg_qrs_cfg_t, learn_ms)},
     {NULL, 0}};
 

@@ -46,6 +46,9 @@ extern "C" {
 #define ECG_QRS_MWI_MAX_SAMPLES 200u
 #define ECG_QRS_SLOPE_MAX_SAMPLES 32u
 #define ECG_QRS_LEVELS 8u
+/** Between-beat activity (see ::ecg_qrs_quality_t) above which a beat is noisy / unusable. */
+#define ECG_QRS_NOISY_ACTIVITY 0.30f
+#define ECG_QRS_UNUSABLE_ACTIVITY 0.45f
 
 /** Signal quality attached to each beat. */
 typedef enum {
@@ -66,9 +69,16 @@ typedef struct {
     float refractory_ms;        /**< no second beat within this, 150..300 ms */
     float twave_ms;             /**< T-wave check applies within this of a beat, 200..500 ms */
     float twave_slope_frac;     /**< T wave if its max slope < this fraction of the beat's, 0..1 */
+    float pwave_ms;             /**< P wave check: a beat followed this closely, 150..400 ms, */
+    float weak_slope_frac;      /**< ... by a steeper one, when its slope < this of the mean, 0..1 */
+    float pwave_height_frac;    /**< ... or by one this much larger (MWI height ratio), 0..1 */
     float threshold_frac;       /**< threshold between noise (0) and signal (1) level, 0.05..0.9 */
+    float threshold_noise_gain; /**< threshold_frac grows by this times noise/signal level, 0..2 */
     float searchback_rr_frac;   /**< search back after this many mean RR intervals, 1..3 */
     float searchback_frac;      /**< search-back candidates must clear this fraction of threshold */
+    float searchback_gap_frac;  /**< retroactive search-back when a beat ends an interval longer
+                                     than this many mean RR intervals, 1..3 */
+    float searchback_min_ms;    /**< search-back candidates at least this far from a beat, 150..500 */
     float learn_ms;             /**< initial learning period, 1000..8000 ms */
 } ecg_qrs_cfg_t;
 
@@ -92,7 +102,8 @@ typedef struct {
 typedef struct {
     ecg_qrs_cfg_t cfg;
     /* windows in samples, derived at init */
-    uint16_t slope_n, mwi_n, hold_n, refractory_n, twave_n, learn_n, hist_n, search_n;
+    uint16_t slope_n, mwi_n, hold_n, refractory_n, twave_n, learn_n, search_n, decide_n;
+    uint16_t pwave_n, decide_weak_n, sb_min_n;
     int32_t delay_n;
     /* feature band-pass {b0, b2, a1, a2} (b1 = 0) and state */
     float bp_c[4];
@@ -117,9 +128,14 @@ typedef struct {
     uint64_t last_r;       /* filtered-signal index of the last beat */
     uint8_t have_beat;
     float last_slope;
+    float slope_mean;      /* running mean of beat slopes */
     float rr_mean;         /* samples */
-    ecg_qrs_candidate_t sb; /* best search-back candidate since the last beat */
-    float reject_rate;     /* exponential mean of rejected candidates per beat */
+    ecg_qrs_candidate_t sb;   /* best search-back candidate since the last beat */
+    ecg_qrs_candidate_t pend; /* beat waiting for its refractory period to pass */
+    float activity;        /* smoothed between-beat MWI relative to beat height */
+    float gap_sum;         /* MWI summed since the last beat's refractory period */
+    uint32_t gap_count;
+
 } ecg_qrs_t;
 
 /** @brief Fill `cfg` with the defaults for `fs_hz`. */

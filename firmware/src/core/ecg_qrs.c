@@ -13,17 +13,23 @@ void ecg_qrs_default_cfg(ecg_qrs_cfg_t *cfg, float fs_hz)
     }
     cfg->fs_hz = fs_hz;
     cfg->filter_delay_samples = 0.0f;
-    cfg->bandpass_hz = 12.0f;
-    cfg->bandpass_q = 0.8f;
-    cfg->slope_ms = 10.0f;
+    cfg->bandpass_hz = 10.0f;
+    cfg->bandpass_q = 1.5f;
+    cfg->slope_ms = 12.0f;
     cfg->mwi_ms = 80.0f;
-    cfg->peak_hold_ms = 95.0f;
+    cfg->peak_hold_ms = 50.0f;
     cfg->refractory_ms = 200.0f;
     cfg->twave_ms = 360.0f;
-    cfg->twave_slope_frac = 0.5f;
+    cfg->twave_slope_frac = 0.6f;
+    cfg->pwave_ms = 300.0f;
+    cfg->weak_slope_frac = 1.0f;
+    cfg->pwave_height_frac = 1.0f;
     cfg->threshold_frac = 0.3125f;
-    cfg->searchback_rr_frac = 1.5f;
+    cfg->threshold_noise_gain = 0.6f;
+    cfg->searchback_rr_frac = 1.75f;
     cfg->searchback_frac = 0.5f;
+    cfg->searchback_gap_frac = 1.5f;
+    cfg->searchback_min_ms = 360.0f;
     cfg->learn_ms = 2000.0f;
 }
 
@@ -50,9 +56,15 @@ ecg_err_t ecg_qrs_init(ecg_qrs_t *q, const ecg_qrs_cfg_t *cfg)
         !in_range(cfg->peak_hold_ms, 20.0f, 200.0f) ||
         !in_range(cfg->refractory_ms, 150.0f, 300.0f) || !in_range(cfg->twave_ms, 200.0f, 500.0f) ||
         !in_range(cfg->twave_slope_frac, 0.0f, 1.0f) ||
+        !in_range(cfg->pwave_ms, 150.0f, 400.0f) || !in_range(cfg->weak_slope_frac, 0.0f, 1.0f) ||
+        !in_range(cfg->pwave_height_frac, 0.0f, 1.0f) ||
         !in_range(cfg->threshold_frac, 0.05f, 0.9f) ||
+        !in_range(cfg->threshold_noise_gain, 0.0f, 2.0f) ||
         !in_range(cfg->searchback_rr_frac, 1.0f, 3.0f) ||
-        !in_range(cfg->searchback_frac, 0.1f, 1.0f) || !in_range(cfg->learn_ms, 1000.0f, 8000.0f)) {
+        !in_range(cfg->searchback_frac, 0.1f, 1.0f) ||
+        !in_range(cfg->searchback_gap_frac, 1.0f, 3.0f) ||
+        !in_range(cfg->searchback_min_ms, 150.0f, 500.0f) ||
+ !in_range(cfg->learn_ms, 1000.0f, 8000.0f)) {
         return ECG_ERR_RANGE;
     }
     q->cfg = *cfg;
@@ -69,6 +81,10 @@ ecg_err_t ecg_qrs_init(ecg_qrs_t *q, const ecg_qrs_cfg_t *cfg)
                                 : ms_to_samples(cfg->learn_ms, cfg->fs_hz));
     q->search_n = (uint16_t)(q->mwi_n + q->slope_n + ms_to_samples(20.0f, cfg->fs_hz));
     q->delay_n = (int32_t)(cfg->filter_delay_samples + 0.5f);
+    q->pwave_n = ms_to_samples(cfg->pwave_ms, cfg->fs_hz);
+    q->sb_min_n = ms_to_samples(cfg->searchback_min_ms, cfg->fs_hz);
+    q->decide_n = (uint16_t)(q->refractory_n + q->mwi_n / 2u + q->hold_n);
+    q->decide_weak_n = (uint16_t)(q->pwave_n + q->mwi_n / 2u + q->hold_n);
     if (q->slope_n >= ECG_QRS_SLOPE_MAX_SAMPLES || q->mwi_n >= ECG_QRS_MWI_MAX_SAMPLES ||
         (uint32_t)q->search_n + q->hold_n >= ECG_QRS_HISTORY_MAX_SAMPLES) {
         return ECG_ERR_CONFIG;
@@ -114,9 +130,14 @@ void ecg_qrs_reset(ecg_qrs_t *q)
     q->last_r = 0u;
     q->have_beat = 0u;
     q->last_slope = 0.0f;
+    q->slope_mean = 0.0f;
     q->rr_mean = 0.0f;
     q->sb.valid = 0u;
-    q->reject_rate = 0.0f;
+    q->pend.valid = 0u;
+    q->activity = 0.0f;
+    q->gap_sum = 0.0f;
+    q->gap_count = 0u;
+
 }
 
 static float mean8(const float *v)
@@ -131,9 +152,19 @@ static float mean8(const float *v)
 
 static void update_threshold(ecg_qrs_t *q)
 {
+    float frac;
     q->sig_mean = mean8(q->sig_lv);
     q->noise_mean = mean8(q->noise_lv);
-    q->threshold = q->noise_mean + q->cfg.threshold_frac * (q->sig_mean - q->noise_mean);
+    /* The threshold's place between noise and signal level rises with their ratio, so that it
+     * tightens during noise bursts. */
+    frac = q->cfg.threshold_frac;
+    if (q->sig_mean > 0.0f) {
+        frac += q->cfg.threshold_noise_gain * (q->noise_mean / q->sig_mean);
+    }
+    if (frac > 0.9f) {
+        frac = 0.9f;
+    }
+    q->threshold = q->noise_mean + frac * (q->sig_mean - q->noise_mean);
 }
 
 /* Localise the candidate whose MWI maximum is at pk (filtered-signal index). */
@@ -170,13 +201,21 @@ static void push_level(float *lv, uint8_t *pos, float v)
     *pos = (uint8_t)((*pos + 1u) % ECG_QRS_LEVELS);
 }
 
-static uint8_t quality_now(const ecg_qrs_t *q)
+/* Signal quality from the activity between beats: the mean MWI after the refractory period,
+ * relative to the beat's own MWI height, smoothed over beats. Clean ECG is quiet between beats in
+ * the QRS band; noise is not. */
+static uint8_t quality_update(ecg_qrs_t *q, const ecg_qrs_candidate_t *c)
 {
-    const float ratio = q->sig_mean > 0.0f ? q->noise_mean / q->sig_mean : 1.0f;
-    if (ratio > 0.6f || q->reject_rate > 4.0f) {
+    if (q->gap_count > 0u && c->height > 0.0f) {
+        const float activity = (q->gap_sum / (float)q->gap_count) / c->height;
+        q->activity += (activity - q->activity) * 0.25f;
+    }
+    q->gap_sum = 0.0f;
+    q->gap_count = 0u;
+    if (q->activity > ECG_QRS_UNUSABLE_ACTIVITY) {
         return (uint8_t)ECG_QRS_QUALITY_UNUSABLE;
     }
-    if (ratio > 0.3f || q->reject_rate > 1.5f) {
+    if (q->activity > ECG_QRS_NOISY_ACTIVITY) {
         return (uint8_t)ECG_QRS_QUALITY_NOISY;
     }
     return (uint8_t)ECG_QRS_QUALITY_GOOD;
@@ -199,12 +238,13 @@ static int accept(ecg_qrs_t *q, const ecg_qrs_candidate_t *c, uint8_t searchback
     update_threshold(q);
     q->last_r = c->r_index;
     q->last_slope = c->slope;
+    q->slope_mean = q->slope_mean > 0.0f ? q->slope_mean + (c->slope - q->slope_mean) * 0.125f
+                                         : c->slope;
     q->have_beat = 1u;
     q->sb.valid = 0u;
-    q->reject_rate *= 0.875f;
     beat->index = raw > 0 ? (uint64_t)raw : 0u;
     beat->rr_samples = rr;
-    beat->quality = quality_now(q);
+    beat->quality = quality_update(q, c);
     beat->searchback = searchback;
     return 1;
 }
@@ -213,14 +253,30 @@ static void reject(ecg_qrs_t *q, const ecg_qrs_candidate_t *c)
 {
     push_level(q->noise_lv, &q->noise_pos, c->height);
     update_threshold(q);
-    q->reject_rate += 0.125f;
 }
 
-/* Classify a confirmed candidate peak; returns 1 when it is a beat. */
+static int pend_is_weak(const ecg_qrs_t *q)
+{
+    return q->pend.slope < q->cfg.weak_slope_frac * q->slope_mean;
+}
+
+/* Emit the pending beat. */
+static int emit_pending(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
+{
+    const ecg_qrs_candidate_t c = q->pend;
+    q->pend.valid = 0u;
+    return accept(q, &c, 0u, beat);
+}
+
+/* Classify a confirmed candidate peak; returns 1 when a beat was emitted. A candidate above
+ * threshold becomes the pending beat; within the refractory period of the pending beat, the larger
+ * of the two wins (a sharp P wave followed by its QRS keeps the QRS). */
 static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *beat)
 {
     ecg_qrs_candidate_t c;
     int64_t since;
+    float base_slope;
+    int got = 0;
     localise(q, pk, height, &c);
     if (q->learning) {
         if (height > q->learn_max) {
@@ -237,19 +293,51 @@ static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *bea
         }
         return 0;
     }
-    since = q->have_beat ? (int64_t)c.r_index - (int64_t)q->last_r : INT32_MAX;
-    if (since < (int64_t)q->refractory_n) {
-        return 0;
+    if (q->pend.valid) {
+        since = (int64_t)c.r_index - (int64_t)q->pend.r_index;
+        base_slope = q->pend.slope;
+        if (since < (int64_t)q->refractory_n) {
+            if (c.height > q->pend.height) {
+                q->pend = c;
+            }
+            return 0;
+        }
+        /* P wave: a weak pending beat (less steep than the recent beats) followed closely by a
+         * candidate much steeper or much larger than it. */
+        if (since < (int64_t)q->pwave_n && c.height > q->pend.height && pend_is_weak(q) &&
+            (q->pend.slope < q->cfg.twave_slope_frac * c.slope ||
+             q->pend.height < q->cfg.pwave_height_frac * c.height)) {
+            q->pend = c;
+            return 0;
+        }
+    } else {
+        since = q->have_beat ? (int64_t)c.r_index - (int64_t)q->last_r : INT32_MAX;
+        base_slope = q->last_slope;
+        if (since < (int64_t)q->refractory_n) {
+            return 0;
+        }
     }
     if (height > q->threshold) {
-        if (since < (int64_t)q->twave_n && c.slope < q->cfg.twave_slope_frac * q->last_slope) {
+        if (since < (int64_t)q->twave_n && c.slope < q->cfg.twave_slope_frac * base_slope) {
             reject(q, &c);
             return 0;
         }
-        return accept(q, &c, 0u, beat);
+        if (q->pend.valid) {
+            got = emit_pending(q, beat);
+        } else if (q->sb.valid && q->rr_mean > 0.0f &&
+                   (float)since > q->cfg.searchback_gap_frac * q->rr_mean &&
+                   c.r_index - q->sb.r_index >= (uint64_t)q->sb_min_n &&
+                   q->sb.height > q->cfg.searchback_frac * q->threshold) {
+            /* Retroactive search-back: this beat ends an interval too long for the rhythm; the
+             * largest candidate inside it is the beat that was missed. */
+            const ecg_qrs_candidate_t missed = q->sb;
+            got = accept(q, &missed, 1u, beat);
+        }
+        q->pend = c;
+        return got;
     }
     reject(q, &c);
-    if (since > (int64_t)q->twave_n && (!q->sb.valid || c.height > q->sb.height)) {
+    if (!q->pend.valid && since >= (int64_t)q->sb_min_n && (!q->sb.valid || c.height > q->sb.height)) {
         q->sb = c;
     }
     return 0;
@@ -257,13 +345,25 @@ static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *bea
 
 static int searchback(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
 {
-    if (q->have_beat && q->sb.valid && q->rr_mean > 0.0f &&
+    if (!q->pend.valid && q->have_beat && q->sb.valid && q->rr_mean > 0.0f &&
         (float)(q->n - q->last_r) > q->cfg.searchback_rr_frac * q->rr_mean &&
         q->sb.height > q->cfg.searchback_frac * q->threshold) {
         ecg_qrs_candidate_t c = q->sb;
         return accept(q, &c, 1u, beat);
     }
     return 0;
+}
+
+/* The pending beat is decided once no candidate within its refractory period can still come. */
+static int decide(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
+{
+    /* A pending beat as steep as the recent beats is decided after the refractory period; a weak
+     * one waits out the P-wave window in case the true QRS follows. */
+    if (q->pend.valid &&
+        q->n - q->pend.r_index >= (uint64_t)(pend_is_weak(q) ? q->decide_weak_n : q->decide_n)) {
+        return emit_pending(q, beat);
+    }
+    return searchback(q, beat);
 }
 
 int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat)
@@ -293,6 +393,10 @@ int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat)
         q->mwi_fresh = 0.0f;
     }
     mwi = q->mwi_sum;
+    if (q->have_beat && n - q->last_r > (uint64_t)q->refractory_n) {
+        q->gap_sum += mwi;
+        q->gap_count++;
+    }
 
     /* Candidate peaks: a rising MWI starts tracking a maximum; it is confirmed when the MWI falls
      * below half of it or after the hold time. */
@@ -307,7 +411,7 @@ int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat)
     q->prev_mwi = mwi;
     q->n = n + 1u;
     if (!got) {
-        got = searchback(q, beat);
+        got = decide(q, beat);
     }
     return got;
 }
@@ -320,6 +424,9 @@ int ecg_qrs_flush(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
         if (classify(q, q->pk_index, v, beat)) {
             return 1;
         }
+    }
+    if (q->pend.valid) {
+        return emit_pending(q, beat);
     }
     return searchback(q, beat);
 }
