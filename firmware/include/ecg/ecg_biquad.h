@@ -9,8 +9,9 @@
  * Sign convention: a1 and a2 are stored exactly as scipy.signal returns them (denominator
  * `[1, a1, a2]`), and are subtracted here. (CMSIS-DSP stores them negated; we do not.)
  *
- * Coefficients per stage, in order: {b0, b1, b2, a1, a2}. State per stage, in order:
- * {x[n-1], x[n-2], y[n-1], y[n-2]}. Direct Form I is used rather than transposed DF2 because the
+ * Coefficients per stage, in order: {b0, b1, b2, a1, a2}. State: {x[n-1], x[n-2]} of the cascade
+ * input, then {y[n-1], y[n-2]} of each stage (a stage's output history is the next stage's input
+ * history, so it is kept once): ECG_BIQUAD_STATE_LEN(num_stages) floats. Direct Form I is used rather than transposed DF2 because the
  * baseline-wander high-pass has poles within 0.3 % of z = 1, where DF1 in float32 has the lower
  * round-off noise.
  *
@@ -25,11 +26,14 @@
 extern "C" {
 #endif
 
+/** Number of state floats a cascade of `num_stages` sections needs. */
+#define ECG_BIQUAD_STATE_LEN(num_stages) (2u * ((uint32_t)(num_stages) + 1u))
+
 /** Instance of a biquad cascade. Fields are set by ::ecg_biquad_init; treat as read-only. */
 typedef struct {
     uint8_t num_stages;   /**< number of second-order sections */
     const float *coeffs;  /**< 5 * num_stages coefficients, {b0, b1, b2, a1, a2} per stage */
-    float *state;         /**< 4 * num_stages state values, zeroed by init and reset */
+    float *state;         /**< ECG_BIQUAD_STATE_LEN(num_stages) values, zeroed by init and reset */
 } ecg_biquad_t;
 
 /**
@@ -37,7 +41,7 @@ typedef struct {
  * @param[out] s           instance
  * @param[in]  num_stages  1..255
  * @param[in]  coeffs      5 * num_stages coefficients (kept by pointer, not copied)
- * @param[in]  state       4 * num_stages floats (kept by pointer)
+ * @param[in]  state       ECG_BIQUAD_STATE_LEN(num_stages) floats (kept by pointer)
  * @return ECG_OK, ECG_ERR_NULL or ECG_ERR_RANGE (num_stages == 0)
  */
 ecg_err_t ecg_biquad_init(ecg_biquad_t *s, uint8_t num_stages, const float *coeffs, float *state);

@@ -45,7 +45,7 @@ typedef struct {
 typedef struct {
     ecg_biquad_t cascade;
     float coeffs[5u * ECG_FILTER_MAX_STAGES];
-    float state[4u * ECG_FILTER_MAX_STAGES];
+    float state[ECG_BIQUAD_STATE_LEN(ECG_FILTER_MAX_STAGES)];
     float delay_samples;
 } ecg_filter_t;
 

@@ -118,6 +118,11 @@ typedef struct {
     /* peak tracking on the MWI */
     float pk_val, prev_mwi;
     uint64_t pk_index;
+    uint64_t pk_due;       /* candidate confirmed at this sample at the latest */
+    /* deadlines as sample indices, so the per-sample path only compares integers */
+    uint64_t gap_from;     /* between-beat activity is summed from here */
+    uint64_t sb_due;       /* time-based search-back from here */
+    uint64_t pend_due;     /* pending beat decided here */
     /* levels */
     float sig_lv[ECG_QRS_LEVELS], noise_lv[ECG_QRS_LEVELS];
     float sig_mean, noise_mean, threshold;

@@ -22,7 +22,7 @@ ecg_err_t ecg_biquad_init(ecg_biquad_t *s, uint8_t num_stages, const float *coef
 void ecg_biquad_reset(ecg_biquad_t *s)
 {
     uint32_t i;
-    for (i = 0; i < 4u * s->num_stages; i++) {
+    for (i = 0; i < ECG_BIQUAD_STATE_LEN(s->num_stages); i++) {
         s->state[i] = 0.0f;
     }
 }
@@ -31,25 +31,67 @@ float ecg_biquad_step(ecg_biquad_t *s, float x)
 {
     const float *c = s->coeffs;
     float *st = s->state;
+    /* st = {x[n-1], x[n-2]} of the cascade input, then {y[n-1], y[n-2]} of each stage; a stage's
+     * output history is the next stage's input history, so it is stored once. */
+    float x1 = st[0], x2 = st[1];
     uint8_t k;
-    for (k = 0; k < s->num_stages; k++, c += 5, st += 4) {
+    st[0] = x;
+    st[1] = x1;
+    for (k = 0; k < s->num_stages; k++, c += 5) {
+        const float y1 = st[2], y2 = st[3];
         /* y = b0 x + b1 x1 + b2 x2 - a1 y1 - a2 y2 */
-        const float y = c[0] * x + c[1] * st[0] + c[2] * st[1] - c[3] * st[2] - c[4] * st[3];
-        st[1] = st[0];
-        st[0] = x;
-        st[3] = st[2];
-        st[2] = y;
+        const float y = c[0] * x + c[1] * x1 + c[2] * x2 - c[3] * y1 - c[4] * y2;
+        st += 2;
+        st[0] = y;
+        st[1] = y1;
         x = y;
+        x1 = y1;
+        x2 = y2;
     }
     return x;
 }
 
 void ecg_biquad_process(ecg_biquad_t *s, const float *src, float *dst, size_t n)
 {
+    /* Stage by stage over the whole block, so each stage's coefficients and state stay in
+     * registers. Same arithmetic, in the same order, as ecg_biquad_step: bit-identical output. */
+    const float *c = s->coeffs;
+    float *st = s->state;
+    const float *in = src;
+    float x1, x2, new_x1, new_x2;
+    uint8_t k;
     size_t i;
-    for (i = 0; i < n; i++) {
-        dst[i] = ecg_biquad_step(s, src[i]);
+    if (n == 0u) {
+        return;
     }
+    x1 = st[0];
+    x2 = st[1];
+    /* Read the input history before a stage may overwrite src (src and dst may alias). */
+    new_x1 = src[n - 1u];
+    new_x2 = n >= 2u ? src[n - 2u] : x1;
+    for (k = 0; k < s->num_stages; k++, c += 5) {
+        const float b0 = c[0], b1 = c[1], b2 = c[2], a1 = c[3], a2 = c[4];
+        float *out_hist = &st[2u + 2u * k];
+        const float y1_start = out_hist[0], y2_start = out_hist[1];
+        float y1 = y1_start, y2 = y2_start;
+        for (i = 0; i < n; i++) {
+            const float x = in[i];
+            const float y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+            dst[i] = y;
+            x2 = x1;
+            x1 = x;
+            y2 = y1;
+            y1 = y;
+        }
+        out_hist[0] = y1;
+        out_hist[1] = y2;
+        /* The next stage's input history at the start of the block is this stage's. */
+        x1 = y1_start;
+        x2 = y2_start;
+        in = dst;
+    }
+    st[0] = new_x1;
+    st[1] = new_x2;
 }
 
 /* RBJ audio-EQ cookbook, normalised so that a0 = 1. K = tan(pi f / fs) pre-warps f. */

@@ -128,6 +128,10 @@ void ecg_qrs_reset(ecg_qrs_t *q)
     q->learn_max = 0.0f;
     q->learning = 1u;
     q->last_r = 0u;
+    q->gap_from = UINT64_MAX;
+    q->sb_due = UINT64_MAX;
+    q->pend_due = UINT64_MAX;
+    q->pk_due = 0u;
     q->have_beat = 0u;
     q->last_slope = 0.0f;
     q->slope_mean = 0.0f;
@@ -168,15 +172,22 @@ static void update_threshold(ecg_qrs_t *q)
 }
 
 /* Localise the candidate whose MWI maximum is at pk (filtered-signal index). */
-static void localise(const ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_candidate_t *c)
+/* First sample of the window in which the candidate whose MWI maximum is at pk is localised. */
+static uint64_t localise_first(const ecg_qrs_t *q, uint64_t pk)
 {
-    uint64_t i, first = pk >= q->search_n ? pk - q->search_n : 0u;
-    float best = -1.0f, slope = 0.0f;
-    uint64_t best_i = pk;
+    uint64_t first = pk >= q->search_n ? pk - q->search_n : 0u;
     if (first + q->slope_n > pk) {
         first = pk >= q->slope_n ? pk - q->slope_n : 0u;
     }
-    for (i = first; i <= pk; i++) {
+    return first;
+}
+
+static void localise(const ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_candidate_t *c)
+{
+    uint64_t i;
+    float best = -1.0f, slope = 0.0f;
+    uint64_t best_i = pk;
+    for (i = localise_first(q, pk); i <= pk; i++) {
         const float v = fabsf(q->hist[i & HIST_MASK]);
         if (v > best) {
             best = v;
@@ -237,6 +248,10 @@ static int accept(ecg_qrs_t *q, const ecg_qrs_candidate_t *c, uint8_t searchback
     push_level(q->sig_lv, &q->sig_pos, c->height);
     update_threshold(q);
     q->last_r = c->r_index;
+    q->gap_from = c->r_index + q->refractory_n + 1u;
+    q->sb_due = q->rr_mean > 0.0f
+                    ? c->r_index + (uint64_t)(q->cfg.searchback_rr_frac * q->rr_mean) + 1u
+                    : UINT64_MAX;
     q->last_slope = c->slope;
     q->slope_mean = q->slope_mean > 0.0f ? q->slope_mean + (c->slope - q->slope_mean) * 0.125f
                                          : c->slope;
@@ -249,15 +264,25 @@ static int accept(ecg_qrs_t *q, const ecg_qrs_candidate_t *c, uint8_t searchback
     return 1;
 }
 
-static void reject(ecg_qrs_t *q, const ecg_qrs_candidate_t *c)
+static void reject(ecg_qrs_t *q, float height)
 {
-    push_level(q->noise_lv, &q->noise_pos, c->height);
+    push_level(q->noise_lv, &q->noise_pos, height);
     update_threshold(q);
 }
 
 static int pend_is_weak(const ecg_qrs_t *q)
 {
     return q->pend.slope < q->cfg.weak_slope_frac * q->slope_mean;
+}
+
+/* Make `c` the pending beat and fix when it will be decided: a pending beat as steep as the
+ * recent beats after the refractory period, a weak one after the P-wave window, in case the true
+ * QRS follows. (slope_mean only changes when a beat is accepted, and no beat is accepted while one
+ * is pending, so the deadline stays valid.) */
+static void set_pending(ecg_qrs_t *q, const ecg_qrs_candidate_t *c)
+{
+    q->pend = *c;
+    q->pend_due = c->r_index + (pend_is_weak(q) ? q->decide_weak_n : q->decide_n);
 }
 
 /* Emit the pending beat. */
@@ -277,7 +302,6 @@ static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *bea
     int64_t since;
     float base_slope;
     int got = 0;
-    localise(q, pk, height, &c);
     if (q->learning) {
         if (height > q->learn_max) {
             q->learn_max = height;
@@ -293,12 +317,34 @@ static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *bea
         }
         return 0;
     }
+    /* Settle without localising what the bounds r in [localise_first(pk), pk] already decide:
+     * - inside the refractory period of the previous beat, a candidate is ignored unless it is
+     *   larger than a pending beat (which it would replace);
+     * - most candidates are small ripples of the MWI between beats: below threshold, not larger
+     *   than the pending beat, unable to become the search-back candidate (too close to the last
+     *   beat, or not larger than the current one); outside the refractory period they are noise. */
+    if (q->pend.valid || q->have_beat) {
+        const uint64_t base = q->pend.valid ? q->pend.r_index : q->last_r;
+        const int64_t since_hi = (int64_t)pk - (int64_t)base;
+        const int64_t since_lo = (int64_t)localise_first(q, pk) - (int64_t)base;
+        const int not_larger = !q->pend.valid || height <= q->pend.height;
+        if (since_hi < (int64_t)q->refractory_n && not_larger) {
+            return 0;
+        }
+        if (height <= q->threshold && since_lo >= (int64_t)q->refractory_n && not_larger &&
+            (q->pend.valid || (q->sb.valid && height <= q->sb.height) ||
+             since_hi < (int64_t)q->sb_min_n)) {
+            reject(q, height);
+            return 0;
+        }
+    }
+    localise(q, pk, height, &c);
     if (q->pend.valid) {
         since = (int64_t)c.r_index - (int64_t)q->pend.r_index;
         base_slope = q->pend.slope;
         if (since < (int64_t)q->refractory_n) {
             if (c.height > q->pend.height) {
-                q->pend = c;
+                set_pending(q, &c);
             }
             return 0;
         }
@@ -307,7 +353,7 @@ static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *bea
         if (since < (int64_t)q->pwave_n && c.height > q->pend.height && pend_is_weak(q) &&
             (q->pend.slope < q->cfg.twave_slope_frac * c.slope ||
              q->pend.height < q->cfg.pwave_height_frac * c.height)) {
-            q->pend = c;
+            set_pending(q, &c);
             return 0;
         }
     } else {
@@ -319,7 +365,7 @@ static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *bea
     }
     if (height > q->threshold) {
         if (since < (int64_t)q->twave_n && c.slope < q->cfg.twave_slope_frac * base_slope) {
-            reject(q, &c);
+            reject(q, c.height);
             return 0;
         }
         if (q->pend.valid) {
@@ -333,20 +379,20 @@ static int classify(ecg_qrs_t *q, uint64_t pk, float height, ecg_qrs_beat_t *bea
             const ecg_qrs_candidate_t missed = q->sb;
             got = accept(q, &missed, 1u, beat);
         }
-        q->pend = c;
+        set_pending(q, &c);
         return got;
     }
-    reject(q, &c);
+    reject(q, c.height);
     if (!q->pend.valid && since >= (int64_t)q->sb_min_n && (!q->sb.valid || c.height > q->sb.height)) {
         q->sb = c;
     }
     return 0;
 }
 
+/* Time-based search-back: no beat for searchback_rr_frac mean RR intervals (sb_due). */
 static int searchback(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
 {
-    if (!q->pend.valid && q->have_beat && q->sb.valid && q->rr_mean > 0.0f &&
-        (float)(q->n - q->last_r) > q->cfg.searchback_rr_frac * q->rr_mean &&
+    if (!q->pend.valid && q->n >= q->sb_due && q->sb.valid &&
         q->sb.height > q->cfg.searchback_frac * q->threshold) {
         ecg_qrs_candidate_t c = q->sb;
         return accept(q, &c, 1u, beat);
@@ -357,13 +403,10 @@ static int searchback(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
 /* The pending beat is decided once no candidate within its refractory period can still come. */
 static int decide(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
 {
-    /* A pending beat as steep as the recent beats is decided after the refractory period; a weak
-     * one waits out the P-wave window in case the true QRS follows. */
-    if (q->pend.valid &&
-        q->n - q->pend.r_index >= (uint64_t)(pend_is_weak(q) ? q->decide_weak_n : q->decide_n)) {
-        return emit_pending(q, beat);
+    if (q->pend.valid) {
+        return q->n >= q->pend_due ? emit_pending(q, beat) : 0;
     }
-    return searchback(q, beat);
+    return q->n >= q->sb_due ? searchback(q, beat) : 0;
 }
 
 int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat)
@@ -393,7 +436,7 @@ int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat)
         q->mwi_fresh = 0.0f;
     }
     mwi = q->mwi_sum;
-    if (q->have_beat && n - q->last_r > (uint64_t)q->refractory_n) {
+    if (n >= q->gap_from) {
         q->gap_sum += mwi;
         q->gap_count++;
     }
@@ -403,8 +446,8 @@ int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat)
     if (mwi > q->pk_val && (q->pk_val > 0.0f || mwi > q->prev_mwi)) {
         q->pk_val = mwi;
         q->pk_index = n;
-    } else if (q->pk_val > 0.0f &&
-               (mwi < 0.5f * q->pk_val || n - q->pk_index >= (uint64_t)q->hold_n)) {
+        q->pk_due = n + q->hold_n;
+    } else if (q->pk_val > 0.0f && (mwi < 0.5f * q->pk_val || n >= q->pk_due)) {
         got = classify(q, q->pk_index, q->pk_val, beat);
         q->pk_val = 0.0f;
     }

@@ -1,0 +1,30 @@
+#include "ecg/ecg_crc.h"
+
+/* T[i] = (i << 12) shifted through the polynomial four times: the CRC contribution of a nibble
+ * that reaches the top of the register. */
+static const uint16_t crc16_nibble_table[16] = {
+    0x0000u, 0x1021u, 0x2042u, 0x3063u, 0x4084u, 0x50A5u, 0x60C6u, 0x70E7u,
+    0x8108u, 0x9129u, 0xA14Au, 0xB16Bu, 0xC18Cu, 0xD1ADu, 0xE1CEu, 0xF1EFu,
+};
+
+uint16_t ecg_crc16_update(uint16_t crc, const uint8_t *data, size_t len)
+{
+    size_t i;
+    if (data == NULL) {
+        return crc;
+    }
+    for (i = 0; i < len; ++i) {
+        unsigned int c = crc;
+        unsigned int b = data[i];
+        /* high nibble of the byte first (MSB-first, no reflection) */
+        c = ((c << 4) ^ crc16_nibble_table[((c >> 12) ^ (b >> 4)) & 0xFu]) & 0xFFFFu;
+        c = ((c << 4) ^ crc16_nibble_table[((c >> 12) ^ b) & 0xFu]) & 0xFFFFu;
+        crc = (uint16_t)c;
+    }
+    return crc;
+}
+
+uint16_t ecg_crc16_ccitt(const uint8_t *data, size_t len)
+{
+    return ecg_crc16_update((uint16_t)ECG_CRC16_INIT, data, len);
+}
