@@ -75,6 +75,9 @@ void ecg_biquad_design_highpass(float *c, float fs_hz, float f_hz, float q);
 void ecg_biquad_design_lowpass(float *c, float fs_hz, float f_hz, float q);
 void ecg_biquad_design_notch(float *c, float fs_hz, float f_hz, float q);
 
+/** @brief 1 when the stage's poles, as stored in float32, are inside the unit circle. */
+int ecg_biquad_is_stable(const float *c);
+
 /**
  * @brief Group delay of one designed stage at frequency f_hz, in samples.
  * Computed from the coefficients, so it is exact for the stage as implemented.

@@ -31,12 +31,17 @@ extern "C" {
 #define ECG_FILTER_MAX_FS_HZ 1000.0f  /**< highest supported sampling rate */
 #define ECG_FILTER_MAX_STAGES 4u      /**< high-pass + notch + two low-pass sections */
 #define ECG_FILTER_DELAY_REF_HZ 10.0f /**< frequency at which the reported group delay is taken */
+/** The high-pass cut-off must be at least this, and at least this fraction of fs: below fs/5000 the
+ * float32 coefficients of a Direct Form I section can no longer keep its poles inside the unit
+ * circle (measured: 0.05 Hz at 1000 Hz is unstable). */
+#define ECG_FILTER_MIN_HIGHPASS_HZ 0.05f
+#define ECG_FILTER_MIN_HIGHPASS_FRACTION_OF_FS 0.0002f
 
 /** Filter configuration. Start from ::ecg_filter_default_cfg and change what you need. */
 typedef struct {
     float fs_hz;       /**< sampling rate, 125..1000 Hz */
     uint8_t mains_hz;  /**< 0 (no notch), 50 or 60 */
-    float highpass_hz; /**< baseline-wander cut-off, 0.05..5 Hz */
+    float highpass_hz; /**< baseline-wander cut-off, max(0.05 Hz, fs/5000)..5 Hz */
     float lowpass_hz;  /**< noise cut-off, 15..150 Hz; clipped to 0.4 * fs_hz */
     float notch_q;     /**< notch quality factor f0 / bandwidth, 1..100 */
 } ecg_filter_cfg_t;
@@ -58,8 +63,8 @@ void ecg_filter_default_cfg(ecg_filter_cfg_t *cfg, float fs_hz);
 
 /**
  * @brief Design the filter for `cfg` and zero its state.
- * @return ECG_OK; ECG_ERR_NULL for a NULL argument; ECG_ERR_RANGE for a value outside its range
- *         (the state is then left unusable).
+ * @return ECG_OK; ECG_ERR_NULL for a NULL argument; ECG_ERR_RANGE for a value outside its range,
+ *         or a design whose float32 coefficients would be unstable (the state is then unusable).
  */
 ecg_err_t ecg_filter_init(ecg_filter_t *f, const ecg_filter_cfg_t *cfg);
 

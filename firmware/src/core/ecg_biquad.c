@@ -94,39 +94,47 @@ void ecg_biquad_process(ecg_biquad_t *s, const float *src, float *dst, size_t n)
     st[1] = new_x2;
 }
 
-/* RBJ audio-EQ cookbook, normalised so that a0 = 1. K = tan(pi f / fs) pre-warps f. */
-static void normalise(float *c, float b0, float b1, float b2, float a0, float a1, float a2)
+/* RBJ audio-EQ cookbook, normalised so that a0 = 1. K = tan(pi f / fs) pre-warps f.
+ * The arithmetic after tanf is done in double (init time only): for a low cut-off the k^2 terms
+ * are below float precision next to 1, and a1/a2 computed in float can put a pole outside the unit
+ * circle. Only IEEE basic operations follow tanf, so host and target round identically. */
+static void normalise(float *c, double b0, double b1, double b2, double a0, double a1, double a2)
 {
-    c[0] = b0 / a0;
-    c[1] = b1 / a0;
-    c[2] = b2 / a0;
-    c[3] = a1 / a0;
-    c[4] = a2 / a0;
+    c[0] = (float)(b0 / a0);
+    c[1] = (float)(b1 / a0);
+    c[2] = (float)(b2 / a0);
+    c[3] = (float)(a1 / a0);
+    c[4] = (float)(a2 / a0);
+}
+
+static double prewarp(float fs_hz, float f_hz)
+{
+    return (double)tanf(ECG_PI_F * f_hz / fs_hz);
 }
 
 void ecg_biquad_design_highpass(float *c, float fs_hz, float f_hz, float q)
 {
-    const float k = tanf(ECG_PI_F * f_hz / fs_hz);
-    const float k2 = k * k;
-    const float a0 = 1.0f + k / q + k2;
-    normalise(c, 1.0f, -2.0f, 1.0f, a0, 2.0f * (k2 - 1.0f), 1.0f - k / q + k2);
+    const double k = prewarp(fs_hz, f_hz), k2 = k * k, kq = k / (double)q;
+    normalise(c, 1.0, -2.0, 1.0, 1.0 + kq + k2, 2.0 * (k2 - 1.0), 1.0 - kq + k2);
 }
 
 void ecg_biquad_design_lowpass(float *c, float fs_hz, float f_hz, float q)
 {
-    const float k = tanf(ECG_PI_F * f_hz / fs_hz);
-    const float k2 = k * k;
-    const float a0 = 1.0f + k / q + k2;
-    normalise(c, k2, 2.0f * k2, k2, a0, 2.0f * (k2 - 1.0f), 1.0f - k / q + k2);
+    const double k = prewarp(fs_hz, f_hz), k2 = k * k, kq = k / (double)q;
+    normalise(c, k2, 2.0 * k2, k2, 1.0 + kq + k2, 2.0 * (k2 - 1.0), 1.0 - kq + k2);
 }
 
 void ecg_biquad_design_notch(float *c, float fs_hz, float f_hz, float q)
 {
-    const float k = tanf(ECG_PI_F * f_hz / fs_hz);
-    const float k2 = k * k;
-    const float a0 = 1.0f + k / q + k2;
-    normalise(c, 1.0f + k2, 2.0f * (k2 - 1.0f), 1.0f + k2, a0, 2.0f * (k2 - 1.0f),
-              1.0f - k / q + k2);
+    const double k = prewarp(fs_hz, f_hz), k2 = k * k, kq = k / (double)q;
+    normalise(c, 1.0 + k2, 2.0 * (k2 - 1.0), 1.0 + k2, 1.0 + kq + k2, 2.0 * (k2 - 1.0),
+              1.0 - kq + k2);
+}
+
+int ecg_biquad_is_stable(const float *c)
+{
+    /* Stability triangle of 1 + a1 z^-1 + a2 z^-2: |a2| < 1 and |a1| < 1 + a2. */
+    return c[4] < 1.0f && c[4] > -1.0f && c[3] < 1.0f + c[4] && -c[3] < 1.0f + c[4];
 }
 
 /* Phase of b0 + b1 z^-1 + b2 z^-2 over 1 + a1 z^-1 + a2 z^-2 at z = e^{jw}. */

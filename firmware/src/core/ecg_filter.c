@@ -33,7 +33,9 @@ ecg_err_t ecg_filter_init(ecg_filter_t *f, const ecg_filter_cfg_t *cfg)
     if (cfg->mains_hz != 0u && cfg->mains_hz != 50u && cfg->mains_hz != 60u) {
         return ECG_ERR_RANGE;
     }
-    if (!(cfg->highpass_hz >= 0.05f && cfg->highpass_hz <= 5.0f)) {
+    if (!(cfg->highpass_hz >= ECG_FILTER_MIN_HIGHPASS_HZ &&
+          cfg->highpass_hz >= ECG_FILTER_MIN_HIGHPASS_FRACTION_OF_FS * cfg->fs_hz &&
+          cfg->highpass_hz <= 5.0f)) {
         return ECG_ERR_RANGE;
     }
     if (!(cfg->lowpass_hz >= 15.0f && cfg->lowpass_hz <= 150.0f)) {
@@ -57,6 +59,9 @@ ecg_err_t ecg_filter_init(ecg_filter_t *f, const ecg_filter_cfg_t *cfg)
 
     f->delay_samples = 0.0f;
     for (k = 0; k < n; k++) {
+        if (!ecg_biquad_is_stable(&f->coeffs[5u * k])) {
+            return ECG_ERR_RANGE; /* not representable in float32 at this rate */
+        }
         f->delay_samples +=
             ecg_biquad_group_delay_samples(&f->coeffs[5u * k], cfg->fs_hz, ECG_FILTER_DELAY_REF_HZ);
     }
