@@ -11,7 +11,7 @@ prints/writes JSON:
 Method: with `-icount shift=0` QEMU advances its virtual clock by exactly 1 ns per guest
 instruction; SysTick counts that clock at the 25 MHz MPS2 core clock, so one tick is 40
 instructions. The firmware calibrates this with a block of exactly 1,002,001 instructions and
-times three loops over 40 s of MIT-BIH record 100 (empty harness, + ecg_filter_step,
+times three loops over 40 s of MIT-BIH record 100 (empty harness, + ecg_filter_process on 32-sample blocks,
 + ecg_qrs_step); differences of whole-pass tick counts give instructions per sample for the
 filter, the QRS detector and both, to within +-2 ticks (+-80 instructions) per pass, i.e.
 +-0.006 instructions per sample. Flash and static RAM come from `arm-none-eabi-size -A`.

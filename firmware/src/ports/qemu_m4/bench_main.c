@@ -1,5 +1,5 @@
 /*
- * Bench firmware for the QEMU Cortex-M4 port: runs the signal core (ecg_filter_step followed by
+ * Bench firmware for the QEMU Cortex-M4 port: runs the signal core (ecg_filter_process on blocks, then
  * ecg_qrs_step) over an ECG excerpt compiled into the image and measures its cost.
  *
  * Measurement (tools/bench_firmware.py runs this under `qemu-system-arm -icount shift=0`, where
@@ -9,7 +9,7 @@
  *     inline-assembly loop run 1000 times) minus an empty call, giving instructions per tick;
  *   - three passes over the excerpt, each from freshly reset state and each a noinline loop of
  *     the same shape: `empty` (convert the count to mV and store it), `filter` (also
- *     ecg_filter_step) and `both` (also ecg_qrs_step). filter = filter - empty,
+ *     ecg_filter_process on 32-sample blocks) and `both` (also ecg_qrs_step). filter = filter - empty,
  *     QRS = both - filter, filter + QRS = both - empty, so the loop harness cancels out;
  *   - a fourth pass timing each sample of `both` separately, for the worst single sample
  *     (resolution one tick, i.e. 40 instructions);
