@@ -234,18 +234,19 @@ static int Qrs_init(QrsObject *self, PyObject *args, PyObject *kwds)
     return check_err(ecg_qrs_init(&self->q, &qcfg), "QRS detector configuration");
 }
 
-/* Growable output: beat indices (int64) and qualities (uint8). */
+/* Growable output: per beat, R-peak index and the index of the sample whose arrival decided it
+ * (int64 pairs), and the quality flag (uint8). */
 typedef struct {
     int64_t *index;
     uint8_t *quality;
     Py_ssize_t n, cap;
 } beats_t;
 
-static int beats_push(beats_t *b, const ecg_qrs_beat_t *beat)
+static int beats_push(beats_t *b, const ecg_qrs_beat_t *beat, uint64_t decided_at)
 {
     if (b->n == b->cap) {
         Py_ssize_t cap = b->cap ? 2 * b->cap : 64;
-        int64_t *ni = PyMem_RawRealloc(b->index, (size_t)cap * sizeof(int64_t));
+        int64_t *ni = PyMem_RawRealloc(b->index, (size_t)cap * 2u * sizeof(int64_t));
         uint8_t *nq;
         if (ni == NULL) {
             return -1;
@@ -258,7 +259,8 @@ static int beats_push(beats_t *b, const ecg_qrs_beat_t *beat)
         b->quality = nq;
         b->cap = cap;
     }
-    b->index[b->n] = (int64_t)beat->index;
+    b->index[2 * b->n] = (int64_t)beat->index;
+    b->index[2 * b->n + 1] = (int64_t)decided_at;
     b->quality[b->n] = beat->quality;
     b->n++;
     return 0;
@@ -272,7 +274,7 @@ static PyObject *beats_result(beats_t *b, int failed)
     } else {
         /* "y#" turns a NULL pointer into None, so an empty result passes "" instead. */
         res = Py_BuildValue("y#y#", b->n ? (const char *)b->index : "",
-                            b->n * (Py_ssize_t)sizeof(int64_t),
+                            b->n * 2 * (Py_ssize_t)sizeof(int64_t),
                             b->n ? (const char *)b->quality : "", b->n);
     }
     PyMem_RawFree(b->index);
@@ -280,23 +282,30 @@ static PyObject *beats_result(beats_t *b, int failed)
     return res;
 }
 
+/* Filter in blocks, as the device does with what its front end delivers, then detect per sample. */
+#define FILTER_BLOCK 64
+
 static PyObject *Qrs_process(QrsObject *self, PyObject *args)
 {
     PyObject *src_obj;
     Py_buffer src;
     beats_t b = {NULL, NULL, 0, 0};
     int failed = 0;
-    Py_ssize_t i, n;
+    Py_ssize_t i, k, n;
     if (!PyArg_ParseTuple(args, "O", &src_obj) || get_f32(src_obj, &src, 0) < 0) {
         return NULL;
     }
     n = src.len / 4;
     Py_BEGIN_ALLOW_THREADS
-    for (i = 0; i < n && !failed; i++) {
-        ecg_qrs_beat_t beat;
-        const float y = ecg_filter_step(&self->f, ((const float *)src.buf)[i]);
-        if (ecg_qrs_step(&self->q, y, &beat)) {
-            failed = beats_push(&b, &beat);
+    for (i = 0; i < n && !failed; i += FILTER_BLOCK) {
+        float block[FILTER_BLOCK];
+        const Py_ssize_t len = n - i < FILTER_BLOCK ? n - i : FILTER_BLOCK;
+        ecg_filter_process(&self->f, (const float *)src.buf + i, block, (size_t)len);
+        for (k = 0; k < len && !failed; k++) {
+            ecg_qrs_beat_t beat;
+            if (ecg_qrs_step(&self->q, block[k], &beat)) {
+                failed = beats_push(&b, &beat, self->q.n - 1u);
+            }
         }
     }
     Py_END_ALLOW_THREADS
@@ -310,7 +319,7 @@ static PyObject *Qrs_flush(QrsObject *self, PyObject *Py_UNUSED(ignored))
     ecg_qrs_beat_t beat;
     int failed = 0;
     while (!failed && ecg_qrs_flush(&self->q, &beat)) {
-        failed = beats_push(&b, &beat);
+        failed = beats_push(&b, &beat, self->q.n ? self->q.n - 1u : 0u);
     }
     return beats_result(&b, failed);
 }
@@ -336,7 +345,7 @@ static PyObject *Qrs_state_bytes(QrsObject *self, void *Py_UNUSED(closure))
 
 static PyMethodDef Qrs_methods[] = {
     {"process", (PyCFunction)Qrs_process, METH_VARARGS,
-     "process(src_f32) -> (int64 index bytes, uint8 quality bytes)"},
+     "process(src_f32) -> (int64 (index, decided_at) pair bytes, uint8 quality bytes)"},
     {"flush", (PyCFunction)Qrs_flush, METH_NOARGS, "decide pending beats at end of stream"},
     {"reset", (PyCFunction)Qrs_reset, METH_NOARGS, "forget all history"},
     {NULL, NULL, 0, NULL}};

@@ -36,10 +36,18 @@ class Quality:
 
 
 class Beats(NamedTuple):
-    """Beats decided during one call: R-peak sample indices and their quality flags."""
+    """Beats decided during one call.
+
+    Attributes:
+        index: R-peak sample indices of the raw stream.
+        quality: signal-quality flags (see `Quality`).
+        decided_at: index of the input sample whose arrival decided each beat; the decision latency
+            of a beat is `(decided_at - index) / fs_hz` seconds.
+    """
 
     index: npt.NDArray[np.int64]
     quality: npt.NDArray[np.uint8]
+    decided_at: npt.NDArray[np.int64]
 
 
 def _check_rate(fs_hz: float) -> float:
@@ -144,8 +152,9 @@ class QrsDetector:
 
     @staticmethod
     def _beats(raw: tuple[bytes, bytes]) -> Beats:
-        return Beats(np.frombuffer(raw[0], dtype=np.int64).copy(),
-                     np.frombuffer(raw[1], dtype=np.uint8).copy())
+        pairs = np.frombuffer(raw[0], dtype=np.int64).reshape(-1, 2)
+        return Beats(pairs[:, 0].copy(), np.frombuffer(raw[1], dtype=np.uint8).copy(),
+                     pairs[:, 1].copy())
 
     def process_beats(self, chunk: npt.ArrayLike) -> Beats:
         """Like `process`, also returning each beat's quality flag (see `Quality`)."""
