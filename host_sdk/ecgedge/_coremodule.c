@@ -66,6 +66,8 @@ static const field_t QRS_FIELDS[] = {
     {"pwave_height_frac", offsetof(ecg_qrs_cfg_t, pwave_height_frac)},
     {"threshold_frac", offsetof(ecg_qrs_cfg_t, threshold_frac)},
     {"threshold_noise_gain", offsetof(ecg_qrs_cfg_t, threshold_noise_gain)},
+    {"threshold_activity_gain", offsetof(ecg_qrs_cfg_t, threshold_activity_gain)},
+    {"activity_clean", offsetof(ecg_qrs_cfg_t, activity_clean)},
     {"searchback_rr_frac", offsetof(ecg_qrs_cfg_t, searchback_rr_frac)},
     {"searchback_frac", offsetof(ecg_qrs_cfg_t, searchback_frac)},
     {"searchback_gap_frac", offsetof(ecg_qrs_cfg_t, searchback_gap_frac)},

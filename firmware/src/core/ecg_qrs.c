@@ -13,8 +13,8 @@ void ecg_qrs_default_cfg(ecg_qrs_cfg_t *cfg, float fs_hz)
     }
     cfg->fs_hz = fs_hz;
     cfg->filter_delay_samples = 0.0f;
-    cfg->bandpass_hz = 10.0f;
-    cfg->bandpass_q = 1.5f;
+    cfg->bandpass_hz = 14.0f;
+    cfg->bandpass_q = 1.0f;
     cfg->slope_ms = 12.0f;
     cfg->mwi_ms = 80.0f;
     cfg->peak_hold_ms = 50.0f;
@@ -25,7 +25,9 @@ void ecg_qrs_default_cfg(ecg_qrs_cfg_t *cfg, float fs_hz)
     cfg->weak_slope_frac = 1.0f;
     cfg->pwave_height_frac = 1.0f;
     cfg->threshold_frac = 0.3125f;
-    cfg->threshold_noise_gain = 0.6f;
+    cfg->threshold_noise_gain = 1.0f;
+    cfg->threshold_activity_gain = 1.0f;
+    cfg->activity_clean = 0.25f;
     cfg->searchback_rr_frac = 1.75f;
     cfg->searchback_frac = 0.5f;
     cfg->searchback_gap_frac = 1.5f;
@@ -59,7 +61,9 @@ ecg_err_t ecg_qrs_init(ecg_qrs_t *q, const ecg_qrs_cfg_t *cfg)
         !in_range(cfg->pwave_ms, 150.0f, 400.0f) || !in_range(cfg->weak_slope_frac, 0.0f, 1.0f) ||
         !in_range(cfg->pwave_height_frac, 0.0f, 1.0f) ||
         !in_range(cfg->threshold_frac, 0.05f, 0.9f) ||
-        !in_range(cfg->threshold_noise_gain, 0.0f, 2.0f) ||
+        !in_range(cfg->threshold_noise_gain, 0.0f, 4.0f) ||
+        !in_range(cfg->threshold_activity_gain, 0.0f, 20.0f) ||
+        !in_range(cfg->activity_clean, 0.0f, 1.0f) ||
         !in_range(cfg->searchback_rr_frac, 1.0f, 3.0f) ||
         !in_range(cfg->searchback_frac, 0.1f, 1.0f) ||
         !in_range(cfg->searchback_gap_frac, 1.0f, 3.0f) ||
@@ -164,6 +168,9 @@ static void update_threshold(ecg_qrs_t *q)
     frac = q->cfg.threshold_frac;
     if (q->sig_mean > 0.0f) {
         frac += q->cfg.threshold_noise_gain * (q->noise_mean / q->sig_mean);
+    }
+    if (q->activity > q->cfg.activity_clean) {
+        frac += q->cfg.threshold_activity_gain * (q->activity - q->cfg.activity_clean);
     }
     if (frac > 0.9f) {
         frac = 0.9f;

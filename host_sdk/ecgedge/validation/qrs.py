@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -123,7 +123,8 @@ class QrsReport:
 def validate_qrs(db: str | PathLike[str], records: Sequence[str] | None = None,
                  channel: int = 0, start_s: float = LEARNING_PERIOD_S,
                  annotator: str = DEFAULT_ANNOTATOR, mains_hz: int | None = 50,
-                 progress: bool = False) -> QrsReport:
+                 progress: bool = False,
+                 detector_params: Mapping[str, float] | None = None) -> QrsReport:
     """Run the QRS detector over a WFDB database and score it the EC57 way.
 
     Args:
@@ -134,6 +135,8 @@ def validate_qrs(db: str | PathLike[str], records: Sequence[str] | None = None,
         annotator: extension of the reference annotation files.
         mains_hz: mains frequency for the detector's notch: 50, 60, or None for no notch.
         progress: show a progress bar on stderr (only when stderr is a terminal).
+        detector_params: tuning fields of the detector by name (`ecg_qrs_cfg_t`), for studies of
+            the detector itself; None for the validated defaults.
 
     Raises:
         DatabaseError: the database, a record or the channel cannot be used (checked on every
@@ -164,7 +167,8 @@ def validate_qrs(db: str | PathLike[str], records: Sequence[str] | None = None,
             else:
                 ann = read_annotations(root, name, annotator, lead.fs_hz)
                 ref = Reference.from_annotations(ann.samples, ann.symbols, end)
-                beats = core.detect_qrs(lead.signal_mv, lead.fs_hz, mains_hz)
+                beats = core.detect_qrs(lead.signal_mv, lead.fs_hz, mains_hz,
+                                        **(detector_params or {}))
                 scored = compare(ref, beats, lead.fs_hz, start=start, end=end)
                 results[name] = RecordResult(scored.counts, lead.fs_hz, lead.name,
                                              lead.invalid_samples)
