@@ -25,8 +25,8 @@ void ecg_qrs_default_cfg(ecg_qrs_cfg_t *cfg, float fs_hz)
     cfg->weak_slope_frac = 1.0f;
     cfg->pwave_height_frac = 1.0f;
     cfg->threshold_frac = 0.3125f;
-    cfg->threshold_noise_gain = 1.0f;
-    cfg->threshold_activity_gain = 1.0f;
+    cfg->threshold_noise_gain = 1.3f;
+    cfg->threshold_activity_gain = 0.5f;
     cfg->activity_clean = 0.25f;
     cfg->searchback_rr_frac = 1.75f;
     cfg->searchback_frac = 0.5f;
