@@ -174,4 +174,4 @@ def test_plugin_counts_agree_with_systick(bench_dir: Path, bench_run) -> None:
     systick = rep.u("ticks_both") * 40.0 / n  # includes the harness, like the profile
     assert abs(prof["instructions_per_sample_total_with_harness"] - systick) < 0.05, (prof, systick)
     funcs = {r["function"] for r in prof["by_function"]}
-    assert {"ecg_biquad_process", "ecg_qrs_step"} <= funcs
+    assert {"ecg_biquad_process", "ecg_qrs_process"} <= funcs

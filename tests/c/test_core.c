@@ -159,12 +159,14 @@ static void test_biquad_init_rejects_null_pointers_and_zero_stages(void)
 {
     ecg_biquad_t s;
     float c[5] = {1.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-    float st[4];
+    float st[ECG_BIQUAD_STATE_LEN(1)];
     CHECK_ERR(ecg_biquad_init(NULL, 1, c, st), ECG_ERR_NULL);
     CHECK_ERR(ecg_biquad_init(&s, 1, NULL, st), ECG_ERR_NULL);
     CHECK_ERR(ecg_biquad_init(&s, 1, c, NULL), ECG_ERR_NULL);
     CHECK_ERR(ecg_biquad_init(&s, 0, c, st), ECG_ERR_RANGE);
     CHECK_ERR(ecg_biquad_init(&s, 1, c, st), ECG_OK);
+    c[0] = 0.0f; /* the normalised numerator needs b0 != 0 */
+    CHECK_ERR(ecg_biquad_init(&s, 1, c, st), ECG_ERR_RANGE);
 }
 
 static void test_lowpass_design_has_unit_dc_gain_minus_3db_at_cutoff_and_zero_at_nyquist(void)
@@ -278,7 +280,7 @@ static void test_group_delay_of_pure_and_symmetric_fir_stages(void)
 
 static void test_biquad_block_processing_in_place_equals_per_sample_steps(void)
 {
-    float c[10], st_a[8], st_b[8], x[257], y[257];
+    float c[10], st_a[ECG_BIQUAD_STATE_LEN(2)], st_b[ECG_BIQUAD_STATE_LEN(2)], x[257], y[257];
     ecg_biquad_t a, b;
     uint32_t seed = 12345u, i;
     ecg_biquad_design_highpass(&c[0], 360.0f, 0.5f, 0.70710678f);
@@ -296,13 +298,14 @@ static void test_biquad_block_processing_in_place_equals_per_sample_steps(void)
 static void test_biquad_leaves_memory_around_its_caller_owned_arrays_untouched(void)
 {
     /* Canaries before and after the coefficient and state arrays of a 3-stage cascade. */
-    float cbuf[4 + 15 + 4], sbuf[4 + 12 + 4];
+    enum { STATE_LEN = ECG_BIQUAD_STATE_LEN(3) };
+    float cbuf[4 + 15 + 4], sbuf[4 + STATE_LEN + 4];
     ecg_biquad_t s;
     uint32_t i;
     const float guard = -12345.678f;
     for (i = 0; i < 4; i++) {
         cbuf[i] = cbuf[4 + 15 + i] = guard;
-        sbuf[i] = sbuf[4 + 12 + i] = guard;
+        sbuf[i] = sbuf[4 + STATE_LEN + i] = guard;
     }
     for (i = 0; i < 3; i++) {
         ecg_biquad_design_lowpass(&cbuf[4 + 5 * i], 500.0f, 40.0f, 0.70710678f);
@@ -314,7 +317,7 @@ static void test_biquad_leaves_memory_around_its_caller_owned_arrays_untouched(v
     ecg_biquad_reset(&s);
     for (i = 0; i < 4; i++) {
         CHECK(cbuf[i] == guard && cbuf[4 + 15 + i] == guard);
-        CHECK(sbuf[i] == guard && sbuf[4 + 12 + i] == guard);
+        CHECK(sbuf[i] == guard && sbuf[4 + STATE_LEN + i] == guard);
     }
 }
 

@@ -9,9 +9,12 @@
  * Sign convention: a1 and a2 are stored exactly as scipy.signal returns them (denominator
  * `[1, a1, a2]`), and are subtracted here. (CMSIS-DSP stores them negated; we do not.)
  *
- * Coefficients per stage, in order: {b0, b1, b2, a1, a2}. State: {x[n-1], x[n-2]} of the cascade
- * input, then {y[n-1], y[n-2]} of each stage (a stage's output history is the next stage's input
- * history, so it is kept once): ECG_BIQUAD_STATE_LEN(num_stages) floats. Direct Form I is used rather than transposed DF2 because the
+ * Coefficients per stage, in order: {b0, b1, b2, a1, a2} (b0 must not be 0). State: the history,
+ * {x[n-1], x[n-2]} of the cascade input, then {y[n-1], y[n-2]} of each stage (a stage's output
+ * history is the next stage's input history, so it is kept once), then {b1/b0, b2/b0} per stage
+ * computed by init: ECG_BIQUAD_STATE_LEN(num_stages) floats. Each section is computed as
+ * b0 (x + (b1/b0) x1 + (b2/b0) x2) - a1 y1 - a2 y2 with fused multiply-adds (see ecg_biquad.c
+ * for why this form keeps a high-pass exactly blind to DC). Direct Form I is used rather than transposed DF2 because the
  * baseline-wander high-pass has poles within 0.3 % of z = 1, where DF1 in float32 has the lower
  * round-off noise.
  *
@@ -26,8 +29,11 @@
 extern "C" {
 #endif
 
-/** Number of state floats a cascade of `num_stages` sections needs. */
-#define ECG_BIQUAD_STATE_LEN(num_stages) (2u * ((uint32_t)(num_stages) + 1u))
+/** History floats of a cascade of `num_stages` sections (zeroed by reset). */
+#define ECG_BIQUAD_HISTORY_LEN(num_stages) (2u * ((uint32_t)(num_stages) + 1u))
+/** State floats a cascade of `num_stages` sections needs: history + numerator ratios. */
+#define ECG_BIQUAD_STATE_LEN(num_stages) \
+    (ECG_BIQUAD_HISTORY_LEN(num_stages) + 2u * (uint32_t)(num_stages))
 
 /** Instance of a biquad cascade. Fields are set by ::ecg_biquad_init; treat as read-only. */
 typedef struct {
@@ -42,11 +48,11 @@ typedef struct {
  * @param[in]  num_stages  1..255
  * @param[in]  coeffs      5 * num_stages coefficients (kept by pointer, not copied)
  * @param[in]  state       ECG_BIQUAD_STATE_LEN(num_stages) floats (kept by pointer)
- * @return ECG_OK, ECG_ERR_NULL or ECG_ERR_RANGE (num_stages == 0)
+ * @return ECG_OK, ECG_ERR_NULL or ECG_ERR_RANGE (num_stages == 0, or a stage with b0 == 0)
  */
 ecg_err_t ecg_biquad_init(ecg_biquad_t *s, uint8_t num_stages, const float *coeffs, float *state);
 
-/** @brief Zero the state (the filter forgets its past input). */
+/** @brief Zero the history (the filter forgets its past input). */
 void ecg_biquad_reset(ecg_biquad_t *s);
 
 /**

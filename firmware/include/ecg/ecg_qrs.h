@@ -96,6 +96,7 @@ typedef struct {
 /** One detected beat. */
 typedef struct {
     uint64_t index;    /**< R peak, absolute sample index of the raw input stream */
+    uint64_t decided_at; /**< index of the input sample whose arrival decided the beat */
     uint32_t rr_samples; /**< interval to the previous beat (0 for the first) */
     uint8_t quality;   /**< an ::ecg_qrs_quality_t */
     uint8_t searchback; /**< 1 when found by search-back */
@@ -134,6 +135,7 @@ typedef struct {
     uint64_t gap_from;     /* between-beat activity is summed from here */
     uint64_t sb_due;       /* time-based search-back from here */
     uint64_t pend_due;     /* pending beat decided here */
+    uint64_t next_due;     /* the earlier of what decide() waits for */
     /* levels */
     float sig_lv[ECG_QRS_LEVELS], noise_lv[ECG_QRS_LEVELS];
     float sig_mean, noise_mean, threshold;
@@ -174,6 +176,22 @@ void ecg_qrs_reset(ecg_qrs_t *q);
  * @return 1 when `beat` was filled, 0 otherwise
  */
 int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat);
+
+/** Samples of the feature computed ahead of the decisions inside ::ecg_qrs_process. */
+#define ECG_QRS_BLOCK 32u
+
+/**
+ * @brief Process a block of filtered samples (the efficient form of ::ecg_qrs_step).
+ *
+ * Gives exactly the beats that ::ecg_qrs_step gives sample by sample, in order. At most one beat
+ * is decided per sample.
+ * @param[in,out] q      detector
+ * @param[in]     x_mv   filtered samples, millivolts
+ * @param[in]     count  number of samples
+ * @param[out]    beats  decided beats, in order; room for `count` beats
+ * @return number of beats written
+ */
+size_t ecg_qrs_process(ecg_qrs_t *q, const float *x_mv, size_t count, ecg_qrs_beat_t *beats);
 
 /**
  * @brief Decide on what is pending at the end of a stream (a candidate still being confirmed).

@@ -4,13 +4,44 @@
 
 #define ECG_PI_F 3.14159265358979f
 
+/*
+ * Arithmetic. Each section is evaluated as
+ *
+ *     y = b0 * ((r1 x1 + r2 x2) + x) - a1 y1 - a2 y2,   r1 = b1 / b0, r2 = b2 / b0,
+ *
+ * with fused multiply-adds where a product meets a sum (one rounding per step). fmaf() is a single VFMA on the
+ * Cortex-M4F and correctly rounded in every C99 libm, so the host build and the targets compute
+ * identical bits. The numerator is normalised so that the designs whose numerators are exact
+ * multiples of {1, -2, 1} (high-pass), {1, 2, 1} (low-pass) or {1, r, 1} (notch) keep their exact
+ * cancellations: a constant input X gives exactly (-2X + X) + X = 0 in the high-pass, so an
+ * electrode offset is removed completely. (Fusing b0 x + b1 x1 + b2 x2 directly leaks DC.)
+ */
+static inline float section(float b0, float r1, float r2, float na1, float na2, float x, float x1,
+                            float x2, float y1, float y2)
+{
+    /* Every fused chain accumulates into a fresh product, never into a value still needed (VFMA
+     * overwrites its accumulator, so that would cost register copies). */
+    const float num = fmaf(r2, x2, r1 * x1) + x;
+    return fmaf(na2, y2, fmaf(na1, y1, b0 * num));
+}
+
 ecg_err_t ecg_biquad_init(ecg_biquad_t *s, uint8_t num_stages, const float *coeffs, float *state)
 {
+    uint8_t k;
     if (s == NULL || coeffs == NULL || state == NULL) {
         return ECG_ERR_NULL;
     }
     if (num_stages == 0u) {
         return ECG_ERR_RANGE;
+    }
+    for (k = 0; k < num_stages; k++) {
+        const float *c = &coeffs[5u * k];
+        float *r = &state[ECG_BIQUAD_HISTORY_LEN(num_stages) + 2u * k];
+        if (!(c[0] != 0.0f)) {
+            return ECG_ERR_RANGE; /* the normalised numerator needs b0 != 0 */
+        }
+        r[0] = c[1] / c[0];
+        r[1] = c[2] / c[0];
     }
     s->num_stages = num_stages;
     s->coeffs = coeffs;
@@ -22,7 +53,7 @@ ecg_err_t ecg_biquad_init(ecg_biquad_t *s, uint8_t num_stages, const float *coef
 void ecg_biquad_reset(ecg_biquad_t *s)
 {
     uint32_t i;
-    for (i = 0; i < ECG_BIQUAD_STATE_LEN(s->num_stages); i++) {
+    for (i = 0; i < ECG_BIQUAD_HISTORY_LEN(s->num_stages); i++) {
         s->state[i] = 0.0f;
     }
 }
@@ -30,6 +61,7 @@ void ecg_biquad_reset(ecg_biquad_t *s)
 float ecg_biquad_step(ecg_biquad_t *s, float x)
 {
     const float *c = s->coeffs;
+    const float *r = &s->state[ECG_BIQUAD_HISTORY_LEN(s->num_stages)];
     float *st = s->state;
     /* st = {x[n-1], x[n-2]} of the cascade input, then {y[n-1], y[n-2]} of each stage; a stage's
      * output history is the next stage's input history, so it is stored once. */
@@ -37,10 +69,9 @@ float ecg_biquad_step(ecg_biquad_t *s, float x)
     uint8_t k;
     st[0] = x;
     st[1] = x1;
-    for (k = 0; k < s->num_stages; k++, c += 5) {
+    for (k = 0; k < s->num_stages; k++, c += 5, r += 2) {
         const float y1 = st[2], y2 = st[3];
-        /* y = b0 x + b1 x1 + b2 x2 - a1 y1 - a2 y2 */
-        const float y = c[0] * x + c[1] * x1 + c[2] * x2 - c[3] * y1 - c[4] * y2;
+        const float y = section(c[0], r[0], r[1], -c[3], -c[4], x, x1, x2, y1, y2);
         st += 2;
         st[0] = y;
         st[1] = y1;
@@ -54,8 +85,9 @@ float ecg_biquad_step(ecg_biquad_t *s, float x)
 void ecg_biquad_process(ecg_biquad_t *s, const float *src, float *dst, size_t n)
 {
     /* Stage by stage over the whole block, so each stage's coefficients and state stay in
-     * registers. Same arithmetic, in the same order, as ecg_biquad_step: bit-identical output. */
+     * registers. The same section() as ecg_biquad_step: bit-identical output. */
     const float *c = s->coeffs;
+    const float *r = &s->state[ECG_BIQUAD_HISTORY_LEN(s->num_stages)];
     float *st = s->state;
     const float *in = src;
     float x1, x2, new_x1, new_x2;
@@ -69,14 +101,27 @@ void ecg_biquad_process(ecg_biquad_t *s, const float *src, float *dst, size_t n)
     /* Read the input history before a stage may overwrite src (src and dst may alias). */
     new_x1 = src[n - 1u];
     new_x2 = n >= 2u ? src[n - 2u] : x1;
-    for (k = 0; k < s->num_stages; k++, c += 5) {
-        const float b0 = c[0], b1 = c[1], b2 = c[2], a1 = c[3], a2 = c[4];
+    for (k = 0; k < s->num_stages; k++, c += 5, r += 2) {
+        const float b0 = c[0], r1 = r[0], r2 = r[1], na1 = -c[3], na2 = -c[4];
         float *out_hist = &st[2u + 2u * k];
         const float y1_start = out_hist[0], y2_start = out_hist[1];
         float y1 = y1_start, y2 = y2_start;
-        for (i = 0; i < n; i++) {
+        /* Two samples per iteration: the history rotates through the variables instead of being
+         * moved every sample (about a quarter fewer instructions on Cortex-M4). */
+        for (i = 0; i + 1u < n; i += 2u) {
+            const float xa = in[i], xb = in[i + 1u];
+            const float ya = section(b0, r1, r2, na1, na2, xa, x1, x2, y1, y2);
+            const float yb = section(b0, r1, r2, na1, na2, xb, xa, x1, ya, y1);
+            dst[i] = ya;
+            dst[i + 1u] = yb;
+            x2 = xa;
+            x1 = xb;
+            y2 = ya;
+            y1 = yb;
+        }
+        if (i < n) {
             const float x = in[i];
-            const float y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+            const float y = section(b0, r1, r2, na1, na2, x, x1, x2, y1, y2);
             dst[i] = y;
             x2 = x1;
             x1 = x;

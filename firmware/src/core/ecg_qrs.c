@@ -90,7 +90,7 @@ ecg_err_t ecg_qrs_init(ecg_qrs_t *q, const ecg_qrs_cfg_t *cfg)
     q->decide_n = (uint16_t)(q->refractory_n + q->mwi_n / 2u + q->hold_n);
     q->decide_weak_n = (uint16_t)(q->pwave_n + q->mwi_n / 2u + q->hold_n);
     if (q->slope_n >= ECG_QRS_SLOPE_MAX_SAMPLES || q->mwi_n >= ECG_QRS_MWI_MAX_SAMPLES ||
-        (uint32_t)q->search_n + q->hold_n >= ECG_QRS_HISTORY_MAX_SAMPLES) {
+        (uint32_t)q->search_n + q->hold_n + ECG_QRS_BLOCK >= ECG_QRS_HISTORY_MAX_SAMPLES) {
         return ECG_ERR_CONFIG;
     }
     /* Band-pass section (RBJ, constant 0 dB peak gain): b = {k/Q, 0, -k/Q} / a0. */
@@ -135,6 +135,7 @@ void ecg_qrs_reset(ecg_qrs_t *q)
     q->gap_from = UINT64_MAX;
     q->sb_due = UINT64_MAX;
     q->pend_due = UINT64_MAX;
+    q->next_due = UINT64_MAX;
     q->pk_due = 0u;
     q->have_beat = 0u;
     q->last_slope = 0.0f;
@@ -239,6 +240,13 @@ static uint8_t quality_update(ecg_qrs_t *q, const ecg_qrs_candidate_t *c)
     return (uint8_t)ECG_QRS_QUALITY_GOOD;
 }
 
+/* The next sample at which decide() has anything to do: the pending beat's deadline, else the
+ * time-based search-back's. */
+static void update_next_due(ecg_qrs_t *q)
+{
+    q->next_due = q->pend.valid ? q->pend_due : q->sb_due;
+}
+
 static int accept(ecg_qrs_t *q, const ecg_qrs_candidate_t *c, uint8_t searchback,
                   ecg_qrs_beat_t *beat)
 {
@@ -259,6 +267,7 @@ static int accept(ecg_qrs_t *q, const ecg_qrs_candidate_t *c, uint8_t searchback
     q->sb_due = q->rr_mean > 0.0f
                     ? c->r_index + (uint64_t)(q->cfg.searchback_rr_frac * q->rr_mean) + 1u
                     : UINT64_MAX;
+    update_next_due(q);
     q->last_slope = c->slope;
     q->slope_mean = q->slope_mean > 0.0f ? q->slope_mean + (c->slope - q->slope_mean) * 0.125f
                                          : c->slope;
@@ -290,6 +299,7 @@ static void set_pending(ecg_qrs_t *q, const ecg_qrs_candidate_t *c)
 {
     q->pend = *c;
     q->pend_due = c->r_index + (pend_is_weak(q) ? q->decide_weak_n : q->decide_n);
+    update_next_due(q);
 }
 
 /* Emit the pending beat. */
@@ -416,58 +426,122 @@ static int decide(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
     return q->n >= q->sb_due ? searchback(q, beat) : 0;
 }
 
+/* Feature of up to ECG_QRS_BLOCK samples: band-pass, slope, MWI into mwi[]. Writes the filtered
+ * and band-passed histories ahead of the decision loop; localise() only reads samples at or
+ * before the current one, and the history is sized for that look-ahead (see ecg_qrs_init). */
+static void feature_block(ecg_qrs_t *q, const float *x_mv, uint32_t count, float *mwi)
+{
+    const float b0 = q->bp_c[0], na1 = -q->bp_c[2], na2 = -q->bp_c[3];
+    const uint32_t slope_n = q->slope_n, mwi_n = q->mwi_n;
+    uint32_t n = (uint32_t)q->n, mwi_pos = q->mwi_pos, k;
+    float bp_x1 = q->bp_x1, bp_x2 = q->bp_x2, bp_y1 = q->bp_y1, bp_y2 = q->bp_y2;
+    float mwi_sum = q->mwi_sum, mwi_fresh = q->mwi_fresh;
+    for (k = 0u; k < count; k++, n++) {
+        const float x = x_mv[k];
+        float bp, slope;
+        q->hist[n & HIST_MASK] = x;
+        /* feature band-pass: y = b0 (x - x2) - a1 y1 - a2 y2, fused (fmaf is one VFMA on the
+         * Cortex-M4F and correctly rounded everywhere, so host and target agree bit for bit) */
+        bp = fmaf(na2, bp_y2, fmaf(na1, bp_y1, b0 * (x - bp_x2)));
+        bp_x2 = bp_x1;
+        bp_x1 = x;
+        bp_y2 = bp_y1;
+        bp_y1 = bp;
+        q->bp_hist[n & SLOPE_MASK] = bp;
+        slope = fabsf(bp - q->bp_hist[(n - slope_n) & SLOPE_MASK]);
+        /* Moving-window integral. `mwi_fresh` re-sums the window from scratch each time the ring
+         * wraps, so float round-off in the running sum cannot accumulate. */
+        mwi_sum += slope - q->mwi_buf[mwi_pos];
+        mwi_fresh += slope;
+        q->mwi_buf[mwi_pos] = slope;
+        if (++mwi_pos == mwi_n) {
+            mwi_pos = 0u;
+            mwi_sum = mwi_fresh;
+            mwi_fresh = 0.0f;
+        }
+        mwi[k] = mwi_sum;
+    }
+    q->bp_x1 = bp_x1;
+    q->bp_x2 = bp_x2;
+    q->bp_y1 = bp_y1;
+    q->bp_y2 = bp_y2;
+    q->mwi_sum = mwi_sum;
+    q->mwi_fresh = mwi_fresh;
+    q->mwi_pos = (uint16_t)mwi_pos;
+}
+
+size_t ecg_qrs_process(ecg_qrs_t *q, const float *x_mv, size_t count, ecg_qrs_beat_t *beats)
+{
+    size_t done = 0u, nb = 0u;
+    while (done < count) {
+        float mwi[ECG_QRS_BLOCK];
+        const uint32_t len =
+            (uint32_t)(count - done < ECG_QRS_BLOCK ? count - done : ECG_QRS_BLOCK);
+        uint64_t n = q->n, gap_from = q->gap_from, pk_due = q->pk_due, next_due = q->next_due;
+        float prev = q->prev_mwi, pk_val = q->pk_val, gap_sum = q->gap_sum;
+        uint32_t gap_count = q->gap_count, k;
+        feature_block(q, x_mv + done, len, mwi);
+        /* Decisions, sample by sample; q->n is the current sample while a candidate is
+         * classified and the next one while pending beats and search-back are decided. The
+         * state those calls read or change is synced around them (they are rare). */
+        for (k = 0u; k < len; k++, n++) {
+            const float m = mwi[k];
+            int got = 0;
+            if (n >= gap_from) {
+                gap_sum += m;
+                gap_count++;
+            }
+            /* Candidate peaks: a rising MWI starts tracking a maximum; it is confirmed when the
+             * MWI falls below half of it or after the hold time. */
+            if (m > pk_val && (pk_val > 0.0f || m > prev)) {
+                pk_val = m;
+                q->pk_index = n;
+                pk_due = n + q->hold_n;
+            } else if (pk_val > 0.0f && (m < 0.5f * pk_val || n >= pk_due)) {
+                q->n = n;
+                q->gap_sum = gap_sum;
+                q->gap_count = gap_count;
+                got = classify(q, q->pk_index, pk_val, &beats[nb]);
+                gap_sum = q->gap_sum;
+                gap_count = q->gap_count;
+                gap_from = q->gap_from;
+                next_due = q->next_due;
+                pk_val = 0.0f;
+            }
+            prev = m;
+            if (!got && n + 1u >= next_due) {
+                q->n = n + 1u;
+                q->gap_sum = gap_sum;
+                q->gap_count = gap_count;
+                got = decide(q, &beats[nb]);
+                gap_sum = q->gap_sum;
+                gap_count = q->gap_count;
+                gap_from = q->gap_from;
+                next_due = q->next_due;
+            }
+            if (got) {
+                beats[nb++].decided_at = n;
+            }
+        }
+        q->gap_sum = gap_sum;
+        q->gap_count = gap_count;
+        q->pk_due = pk_due;
+        q->n = n;
+        q->prev_mwi = prev;
+        q->pk_val = pk_val;
+        done += len;
+    }
+    return nb;
+}
+
 int ecg_qrs_step(ecg_qrs_t *q, float x_mv, ecg_qrs_beat_t *beat)
 {
-    const uint64_t n = q->n;
-    float bp, slope, mwi;
-    int got = 0;
-
-    q->hist[n & HIST_MASK] = x_mv;
-    /* feature band-pass: y = b0 (x - x2) - a1 y1 - a2 y2 */
-    bp = q->bp_c[0] * (x_mv - q->bp_x2) - q->bp_c[2] * q->bp_y1 - q->bp_c[3] * q->bp_y2;
-    q->bp_x2 = q->bp_x1;
-    q->bp_x1 = x_mv;
-    q->bp_y2 = q->bp_y1;
-    q->bp_y1 = bp;
-    q->bp_hist[n & SLOPE_MASK] = bp;
-    slope = fabsf(bp - q->bp_hist[(n - q->slope_n) & SLOPE_MASK]);
-
-    /* Moving-window integral. `mwi_fresh` re-sums the window from scratch each time the ring
-     * wraps, so float round-off in the running sum cannot accumulate. */
-    q->mwi_sum += slope - q->mwi_buf[q->mwi_pos];
-    q->mwi_fresh += slope;
-    q->mwi_buf[q->mwi_pos] = slope;
-    if (++q->mwi_pos == q->mwi_n) {
-        q->mwi_pos = 0u;
-        q->mwi_sum = q->mwi_fresh;
-        q->mwi_fresh = 0.0f;
-    }
-    mwi = q->mwi_sum;
-    if (n >= q->gap_from) {
-        q->gap_sum += mwi;
-        q->gap_count++;
-    }
-
-    /* Candidate peaks: a rising MWI starts tracking a maximum; it is confirmed when the MWI falls
-     * below half of it or after the hold time. */
-    if (mwi > q->pk_val && (q->pk_val > 0.0f || mwi > q->prev_mwi)) {
-        q->pk_val = mwi;
-        q->pk_index = n;
-        q->pk_due = n + q->hold_n;
-    } else if (q->pk_val > 0.0f && (mwi < 0.5f * q->pk_val || n >= q->pk_due)) {
-        got = classify(q, q->pk_index, q->pk_val, beat);
-        q->pk_val = 0.0f;
-    }
-    q->prev_mwi = mwi;
-    q->n = n + 1u;
-    if (!got) {
-        got = decide(q, beat);
-    }
-    return got;
+    return (int)ecg_qrs_process(q, &x_mv, 1u, beat);
 }
 
 int ecg_qrs_flush(ecg_qrs_t *q, ecg_qrs_beat_t *beat)
 {
+    beat->decided_at = q->n > 0u ? q->n - 1u : 0u;
     if (q->pk_val > 0.0f) {
         const float v = q->pk_val;
         q->pk_val = 0.0f;

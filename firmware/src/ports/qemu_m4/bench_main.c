@@ -130,14 +130,16 @@ __attribute__((noinline)) static void pass_both(uint32_t n)
 {
     uint32_t i, k, len;
     for (i = 0; i < n; i += len) {
+        ecg_qrs_beat_t beats[BLOCK];
+        size_t nb;
         len = load_block(i, n);
         ecg_filter_process(&g_filter, g_block, g_block, len);
         for (k = 0; k < len; k++) {
-            ecg_qrs_beat_t beat;
             g_sink = g_block[k];
-            if (ecg_qrs_step(&g_qrs, g_block[k], &beat)) {
-                record_beat(&beat);
-            }
+        }
+        nb = ecg_qrs_process(&g_qrs, g_block, len, beats);
+        for (k = 0; k < nb; k++) {
+            record_beat(&beats[k]);
         }
     }
 }
