@@ -6,12 +6,17 @@
  * module takes plain buffers (buffer protocol), so it needs no numpy headers; `ecgedge.core`
  * validates input and turns the results into numpy arrays. Heap use here is host-only glue; the
  * core itself never allocates.
+ *
+ * Types: Filter (ecg_filter), QrsDetector (ecg_filter + ecg_qrs, the way the device runs them) and
+ * Device (ecg_device: the whole device behind the wire protocol, with a fake HAL whose clock the
+ * Python side sets; the virtual device `ecgedge.sim` drives it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "ecg/ecg_device.h"
 #include "ecg/ecg_filter.h"
 #include "ecg/ecg_qrs.h"
 
@@ -244,7 +249,7 @@ typedef struct {
     Py_ssize_t n, cap;
 } beats_t;
 
-static int beats_push(beats_t *b, const ecg_qrs_beat_t *beat, uint64_t decided_at)
+static int beats_push(beats_t *b, const ecg_qrs_beat_t *beat)
 {
     if (b->n == b->cap) {
         Py_ssize_t cap = b->cap ? 2 * b->cap : 64;
@@ -262,7 +267,7 @@ static int beats_push(beats_t *b, const ecg_qrs_beat_t *beat, uint64_t decided_a
         b->cap = cap;
     }
     b->index[2 * b->n] = (int64_t)beat->index;
-    b->index[2 * b->n + 1] = (int64_t)decided_at;
+    b->index[2 * b->n + 1] = (int64_t)beat->decided_at;
     b->quality[b->n] = beat->quality;
     b->n++;
     return 0;
@@ -293,7 +298,7 @@ static PyObject *Qrs_process(QrsObject *self, PyObject *args)
     Py_buffer src;
     beats_t b = {NULL, NULL, 0, 0};
     int failed = 0;
-    Py_ssize_t i, k, n;
+    Py_ssize_t i, n;
     if (!PyArg_ParseTuple(args, "O", &src_obj) || get_f32(src_obj, &src, 0) < 0) {
         return NULL;
     }
@@ -302,12 +307,12 @@ static PyObject *Qrs_process(QrsObject *self, PyObject *args)
     for (i = 0; i < n && !failed; i += FILTER_BLOCK) {
         float block[FILTER_BLOCK];
         const Py_ssize_t len = n - i < FILTER_BLOCK ? n - i : FILTER_BLOCK;
+        ecg_qrs_beat_t found[FILTER_BLOCK];
+        size_t nb, j;
         ecg_filter_process(&self->f, (const float *)src.buf + i, block, (size_t)len);
-        for (k = 0; k < len && !failed; k++) {
-            ecg_qrs_beat_t beat;
-            if (ecg_qrs_step(&self->q, block[k], &beat)) {
-                failed = beats_push(&b, &beat, self->q.n - 1u);
-            }
+        nb = ecg_qrs_process(&self->q, block, (size_t)len, found);
+        for (j = 0; j < nb && !failed; j++) {
+            failed = beats_push(&b, &found[j]);
         }
     }
     Py_END_ALLOW_THREADS
@@ -321,7 +326,7 @@ static PyObject *Qrs_flush(QrsObject *self, PyObject *Py_UNUSED(ignored))
     ecg_qrs_beat_t beat;
     int failed = 0;
     while (!failed && ecg_qrs_flush(&self->q, &beat)) {
-        failed = beats_push(&b, &beat, self->q.n ? self->q.n - 1u : 0u);
+        failed = beats_push(&b, &beat);
     }
     return beats_result(&b, failed);
 }
@@ -368,6 +373,381 @@ static PyTypeObject QrsType = {
     .tp_getset = Qrs_getset,
 };
 
+/* ---------------------------------------------------------------- Device (ecg_device + fake HAL) */
+
+/* The HAL of the host build: the clock is whatever Python last set, sampling start/stop/rate are
+ * recorded for the simulator to act on (it plays the front end), critical sections are not needed
+ * (one thread, the GIL held), and the queue is drained by tx(). */
+typedef struct {
+    PyObject_HEAD
+    ecg_hal_t hal;
+    uint64_t clock_us;
+    int sampling;
+    unsigned long sampling_starts;
+    uint16_t sampling_rate_hz;
+    int ready;
+    ecg_device_t dev;
+} DeviceObject;
+
+static uint64_t hal_time_us(void *ctx)
+{
+    return ((DeviceObject *)ctx)->clock_us;
+}
+
+static ecg_err_t hal_sampling_start(void *ctx)
+{
+    DeviceObject *self = (DeviceObject *)ctx;
+    self->sampling = 1;
+    self->sampling_starts++;
+    return ECG_OK;
+}
+
+static void hal_sampling_stop(void *ctx)
+{
+    ((DeviceObject *)ctx)->sampling = 0;
+}
+
+static ecg_err_t hal_sampling_set_rate(void *ctx, uint16_t rate_hz)
+{
+    ((DeviceObject *)ctx)->sampling_rate_hz = rate_hz;
+    return ECG_OK;
+}
+
+static int int_in(const char *name, long v, long lo, long hi)
+{
+    if (v < lo || v > hi) {
+        PyErr_Format(PyExc_ValueError, "%s=%ld is outside %ld..%ld", name, v, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+static int Device_init(DeviceObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fs_hz", "leads", "gain_uv_per_count", "mains_hz", "rates_mask",
+                             "qrs_lead", "content", "source", "fw_version", "model_id",
+                             "port_caps", "status_period_ms", "block_samples", "clock_us", NULL};
+    long fs_hz, leads = 1, mains_hz = 50, rates_mask = 0, qrs_lead = 0, content = 0, source = 0;
+    long model_id = 0, status_period_ms = 1000, block_samples = 0;
+    unsigned long long clock_us = 0;
+    unsigned long port_caps = 0;
+    int fw_major = 0, fw_minor = 1, fw_patch = 0;
+    float gain = 5.0f;
+    ecg_device_cfg_t cfg;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "l|lfl$llll(iii)lkllK", kwlist, &fs_hz,
+                                     &leads, &gain, &mains_hz, &rates_mask, &qrs_lead, &content,
+                                     &source, &fw_major, &fw_minor, &fw_patch, &model_id,
+                                     &port_caps, &status_period_ms, &block_samples, &clock_us)) {
+        return -1;
+    }
+    if (int_in("fs_hz", fs_hz, 1, 65535) < 0 || int_in("leads", leads, 1, 255) < 0 ||
+        int_in("mains_hz", mains_hz, 0, 255) < 0 || int_in("rates_mask", rates_mask, 0, 65535) < 0 ||
+        int_in("qrs_lead", qrs_lead, 0, 255) < 0 || int_in("content", content, 0, 255) < 0 ||
+        int_in("source", source, 0, 255) < 0 || int_in("fw_version[0]", fw_major, 0, 255) < 0 ||
+        int_in("fw_version[1]", fw_minor, 0, 255) < 0 ||
+        int_in("fw_version[2]", fw_patch, 0, 255) < 0 ||
+        int_in("model_id", model_id, 0, 65535) < 0 ||
+        int_in("status_period_ms", status_period_ms, 0, 65535) < 0 ||
+        int_in("block_samples", block_samples, 0, 65535) < 0) {
+        return -1;
+    }
+    ecg_device_default_cfg(&cfg);
+    cfg.sample_rate_hz = (uint16_t)fs_hz;
+    cfg.rates_mask = (uint16_t)rates_mask;
+    cfg.leads = (uint8_t)leads;
+    cfg.qrs_lead = (uint8_t)qrs_lead;
+    cfg.gain_uv_per_count = gain;
+    cfg.mains_hz = (uint8_t)mains_hz;
+    cfg.content = (uint8_t)content;
+    cfg.source = (uint8_t)source;
+    cfg.fw_major = (uint8_t)fw_major;
+    cfg.fw_minor = (uint8_t)fw_minor;
+    cfg.fw_patch = (uint8_t)fw_patch;
+    cfg.model_id = (uint16_t)model_id;
+    cfg.port_caps = (uint32_t)port_caps;
+    cfg.status_period_ms = (uint16_t)status_period_ms;
+    cfg.block_samples = (uint16_t)block_samples;
+
+    memset(&self->hal, 0, sizeof self->hal);
+    self->hal.ctx = self;
+    self->hal.time_us = hal_time_us;
+    self->hal.sampling_start = hal_sampling_start;
+    self->hal.sampling_stop = hal_sampling_stop;
+    self->hal.sampling_set_rate = hal_sampling_set_rate;
+    self->clock_us = (uint64_t)clock_us;
+    self->sampling = 0;
+    self->sampling_starts = 0;
+    self->sampling_rate_hz = 0;
+    self->ready = 0;
+    if (check_err(ecg_device_init(&self->dev, &cfg, &self->hal), "device configuration") < 0) {
+        return -1;
+    }
+    self->ready = 1;
+    return 0;
+}
+
+static int device_ready(DeviceObject *self)
+{
+    if (!self->ready) {
+        PyErr_SetString(PyExc_RuntimeError, "Device is not initialised");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *Device_push_samples(DeviceObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    size_t leads, n, taken;
+    if (device_ready(self) < 0 ||
+        PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        return NULL;
+    }
+    if (view.itemsize != 2 || view.format == NULL ||
+        (strcmp(view.format, "h") != 0 && strcmp(view.format, "<h") != 0 &&
+         strcmp(view.format, "=h") != 0)) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_TypeError, "expected a C-contiguous int16 buffer");
+        return NULL;
+    }
+    leads = self->dev.cfg.leads;
+    n = (size_t)view.len / 2u;
+    if (n % leads != 0u) {
+        PyBuffer_Release(&view);
+        PyErr_Format(PyExc_ValueError, "%zu values are not whole instants of %zu leads", n, leads);
+        return NULL;
+    }
+    taken = ecg_device_push_samples(&self->dev, (const int16_t *)view.buf, n / leads);
+    PyBuffer_Release(&view);
+    return PyLong_FromSize_t(taken);
+}
+
+static PyObject *Device_rx(DeviceObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    size_t frames;
+    if (device_ready(self) < 0 || PyObject_GetBuffer(arg, &view, PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    frames = ecg_device_rx(&self->dev, (const uint8_t *)view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyLong_FromSize_t(frames);
+}
+
+static PyObject *Device_poll(DeviceObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (device_ready(self) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSize_t(ecg_device_poll(&self->dev));
+}
+
+static PyObject *Device_tx(DeviceObject *self, PyObject *args)
+{
+    Py_ssize_t max_bytes = -1;
+    size_t n;
+    PyObject *out;
+    if (device_ready(self) < 0 || !PyArg_ParseTuple(args, "|n", &max_bytes)) {
+        return NULL;
+    }
+    n = ecg_device_tx_pending(&self->dev);
+    if (max_bytes >= 0 && (size_t)max_bytes < n) {
+        n = (size_t)max_bytes;
+    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)n);
+    if (out == NULL) {
+        return NULL;
+    }
+    n = ecg_device_tx(&self->dev, (uint8_t *)PyBytes_AS_STRING(out), n);
+    if (_PyBytes_Resize(&out, (Py_ssize_t)n) < 0) {
+        return NULL;
+    }
+    return out;
+}
+
+static PyObject *Device_tx_frame(DeviceObject *self, PyObject *Py_UNUSED(ignored))
+{
+    uint8_t buf[ECG_PROTO_MAX_WIRE_LEN];
+    size_t n;
+    if (device_ready(self) < 0) {
+        return NULL;
+    }
+    n = ecg_device_tx_frame(&self->dev, buf, sizeof buf);
+    return PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)n);
+}
+
+static PyObject *Device_link(DeviceObject *self, PyObject *arg)
+{
+    int up = PyObject_IsTrue(arg);
+    if (up < 0 || device_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_device_link(&self->dev, up);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Device_stop(DeviceObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (device_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_device_stop(&self->dev);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Device_set_lead_off(DeviceObject *self, PyObject *arg)
+{
+    long v = PyLong_AsLong(arg);
+    if ((v == -1 && PyErr_Occurred()) || int_in("mask", v, 0, 255) < 0 || device_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_device_set_lead_off(&self->dev, (uint8_t)v);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Device_set_battery(DeviceObject *self, PyObject *arg)
+{
+    long v = PyLong_AsLong(arg);
+    if ((v == -1 && PyErr_Occurred()) || int_in("pct", v, 0, 255) < 0 || device_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_device_set_battery(&self->dev, (uint8_t)v);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Device_get_clock(DeviceObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromUnsignedLongLong(self->clock_us);
+}
+
+static int Device_set_clock(DeviceObject *self, PyObject *value, void *Py_UNUSED(closure))
+{
+    unsigned long long v;
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "cannot delete clock_us");
+        return -1;
+    }
+    v = PyLong_AsUnsignedLongLong(value);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        return -1;
+    }
+    self->clock_us = (uint64_t)v;
+    return 0;
+}
+
+static PyObject *Device_stats(DeviceObject *self, void *Py_UNUSED(closure))
+{
+    ecg_device_stats_t s;
+    if (device_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_device_get_stats(&self->dev, &s);
+    return Py_BuildValue(
+        "{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,"
+        "s:k,s:k}",
+        "frames_ok", (unsigned long)s.rx.frames_ok, "crc_errors", (unsigned long)s.rx.crc_errors,
+        "cobs_errors", (unsigned long)s.rx.cobs_errors, "truncated", (unsigned long)s.rx.truncated,
+        "oversize", (unsigned long)s.rx.oversize, "bad_version", (unsigned long)s.rx.bad_version,
+        "unknown_type", (unsigned long)s.rx.unknown_type, "cmd_ok", (unsigned long)s.cmd_ok,
+        "cmd_errors", (unsigned long)s.cmd_errors, "frames_queued", (unsigned long)s.frames_queued,
+        "frames_dropped", (unsigned long)s.frames_dropped,
+        "samples_dropped", (unsigned long)s.samples_dropped,
+        "input_overruns", (unsigned long)s.input_overruns,
+        "samples_ignored", (unsigned long)s.samples_ignored,
+        "samples_in", (unsigned long)s.samples_in, "beats", (unsigned long)s.beats,
+        "tx_bytes", (unsigned long)s.tx_bytes, "tx_high_water", (unsigned long)s.tx_high_water,
+        "seq_info", (unsigned long)s.seq_info, "seq_samples", (unsigned long)s.seq_samples,
+        "seq_beat", (unsigned long)s.seq_beat, "seq_status", (unsigned long)s.seq_status,
+        "tx_capacity", (unsigned long)ecg_rb_capacity(&self->dev.tx));
+}
+
+static PyObject *Device_info(DeviceObject *self, void *Py_UNUSED(closure))
+{
+    ecg_proto_device_info_t i;
+    if (device_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_device_get_info(&self->dev, &i);
+    return Py_BuildValue(
+        "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:d,s:k,s:i,s:i,s:i}",
+        "protocol_version", i.protocol_version, "fw_major", i.fw_major, "fw_minor", i.fw_minor,
+        "fw_patch", i.fw_patch, "core_major", i.core_major, "core_minor", i.core_minor,
+        "core_patch", i.core_patch, "leads", i.leads, "model_id", i.model_id, "sample_rate_hz",
+        i.sample_rate_hz, "rates_mask", i.rates_mask, "gain_uv_per_count",
+        (double)i.gain_uv_per_count, "capabilities", (unsigned long)i.capabilities, "mains_hz",
+        i.mains_hz, "content", i.content, "source", i.source);
+}
+
+#define DEVICE_GETTER(name, expr)                                                                 \
+    static PyObject *Device_##name(DeviceObject *self, void *Py_UNUSED(closure))                  \
+    {                                                                                             \
+        if (device_ready(self) < 0) {                                                             \
+            return NULL;                                                                          \
+        }                                                                                         \
+        return expr;                                                                              \
+    }
+
+DEVICE_GETTER(sampling, PyBool_FromLong(self->sampling))
+DEVICE_GETTER(sampling_starts, PyLong_FromUnsignedLong(self->sampling_starts))
+DEVICE_GETTER(sampling_rate_hz, PyLong_FromLong(self->sampling_rate_hz))
+DEVICE_GETTER(streaming, PyBool_FromLong(ecg_device_streaming(&self->dev)))
+DEVICE_GETTER(tx_pending, PyLong_FromSize_t(ecg_device_tx_pending(&self->dev)))
+DEVICE_GETTER(tx_free, PyLong_FromSize_t(ecg_device_tx_free(&self->dev)))
+DEVICE_GETTER(in_free, PyLong_FromSize_t(ecg_device_in_free(&self->dev)))
+DEVICE_GETTER(mv_per_count, PyFloat_FromDouble((double)self->dev.mv_per_count))
+DEVICE_GETTER(block_samples, PyLong_FromLong(self->dev.block_n))
+DEVICE_GETTER(state_bytes,
+              Py_BuildValue("{s:n,s:n,s:n,s:n}", "ecg_device_t", (Py_ssize_t)sizeof(ecg_device_t),
+                            "ecg_filter_t", (Py_ssize_t)sizeof(ecg_filter_t), "ecg_qrs_t",
+                            (Py_ssize_t)sizeof(ecg_qrs_t), "ecg_frame_decoder_t",
+                            (Py_ssize_t)sizeof(ecg_frame_decoder_t)))
+
+static PyMethodDef Device_methods[] = {
+    {"push_samples", (PyCFunction)Device_push_samples, METH_O,
+     "push_samples(int16 buffer of n*leads counts) -> instants taken (front end side)"},
+    {"rx", (PyCFunction)Device_rx, METH_O, "rx(bytes) -> frames delivered (host -> device)"},
+    {"poll", (PyCFunction)Device_poll, METH_NOARGS, "poll() -> instants processed"},
+    {"tx", (PyCFunction)Device_tx, METH_VARARGS,
+     "tx(max_bytes=-1) -> bytes of the outgoing stream (device -> host)"},
+    {"tx_frame", (PyCFunction)Device_tx_frame, METH_NOARGS,
+     "tx_frame() -> the next whole frame, b'' when none"},
+    {"link", (PyCFunction)Device_link, METH_O, "link(up): the host connected / disconnected"},
+    {"stop", (PyCFunction)Device_stop, METH_NOARGS, "end the stream now, without a response"},
+    {"set_lead_off", (PyCFunction)Device_set_lead_off, METH_O, "set_lead_off(mask)"},
+    {"set_battery", (PyCFunction)Device_set_battery, METH_O, "set_battery(pct, 255 unknown)"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef Device_getset[] = {
+    {"clock_us", (getter)Device_get_clock, (setter)Device_set_clock,
+     "the fake HAL clock (µs since boot) the device reads", NULL},
+    {"stats", (getter)Device_stats, NULL, "counters (ecg_device_stats_t) as a dict", NULL},
+    {"info", (getter)Device_info, NULL, "the DEVICE_INFO fields the device sends now", NULL},
+    {"sampling", (getter)Device_sampling, NULL, "front end started by the HAL", NULL},
+    {"sampling_starts", (getter)Device_sampling_starts, NULL, "HAL sampling_start calls", NULL},
+    {"sampling_rate_hz", (getter)Device_sampling_rate_hz, NULL, "rate set through the HAL", NULL},
+    {"streaming", (getter)Device_streaming, NULL, "between START_STREAM and its end", NULL},
+    {"tx_pending", (getter)Device_tx_pending, NULL, "bytes in the outgoing queue", NULL},
+    {"tx_free", (getter)Device_tx_free, NULL, "free bytes in the outgoing queue", NULL},
+    {"in_free", (getter)Device_in_free, NULL, "room in the input ring, instants", NULL},
+    {"mv_per_count", (getter)Device_mv_per_count, NULL,
+     "float32 gain_uv_per_count / 1000: x_mv = float32(count) * mv_per_count", NULL},
+    {"block_samples", (getter)Device_block_samples, NULL, "instants per sample block", NULL},
+    {"state_bytes", (getter)Device_state_bytes, NULL, "sizes of the C state structs", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject DeviceType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ecgedge._core.Device",
+    .tp_basicsize = sizeof(DeviceObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Device(fs_hz, leads=1, gain_uv_per_count=5.0, mains_hz=50, *, rates_mask=0, "
+              "qrs_lead=0, content=0, source=0, fw_version=(0, 1, 0), model_id=0, port_caps=0, "
+              "status_period_ms=1000, block_samples=0, clock_us=0): ecg_device with a fake HAL",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Device_init,
+    .tp_methods = Device_methods,
+    .tp_getset = Device_getset,
+};
+
 static struct PyModuleDef coremodule = {PyModuleDef_HEAD_INIT, "ecgedge._core",
                                         "ecgedge firmware core, host build", -1, NULL,
                                         NULL, NULL, NULL, NULL};
@@ -375,7 +755,8 @@ static struct PyModuleDef coremodule = {PyModuleDef_HEAD_INIT, "ecgedge._core",
 PyMODINIT_FUNC PyInit__core(void)
 {
     PyObject *m;
-    if (PyType_Ready(&FilterType) < 0 || PyType_Ready(&QrsType) < 0) {
+    if (PyType_Ready(&FilterType) < 0 || PyType_Ready(&QrsType) < 0 ||
+        PyType_Ready(&DeviceType) < 0) {
         return NULL;
     }
     m = PyModule_Create(&coremodule);
@@ -384,8 +765,10 @@ PyMODINIT_FUNC PyInit__core(void)
     }
     Py_INCREF(&FilterType);
     Py_INCREF(&QrsType);
+    Py_INCREF(&DeviceType);
     if (PyModule_AddObject(m, "Filter", (PyObject *)&FilterType) < 0 ||
-        PyModule_AddObject(m, "QrsDetector", (PyObject *)&QrsType) < 0) {
+        PyModule_AddObject(m, "QrsDetector", (PyObject *)&QrsType) < 0 ||
+        PyModule_AddObject(m, "Device", (PyObject *)&DeviceType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -4,6 +4,7 @@ Commands are argparse subcommands, grouped by purpose; each sets `run`, a functi
 parsed arguments to an exit status:
 
     ecgedge validate qrs --db DIR [--records R ...] [--channel N] [--start SECONDS] [--json FILE]
+    ecgedge sim (--record PATH | --inject-only) [--pty | --tcp PORT] [--speed 1|max] ...
 
 Exit status: 0 on success, 2 for a usage or input problem (bad option, missing database,
 unknown record, channel out of range, ...), reported as a one-line message on stderr saying
@@ -141,6 +142,100 @@ def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     qrs.set_defaults(run=_run_validate_qrs)
 
 
+def _speed(text: str) -> float | None:
+    """Parse --speed: a real-time factor (1 = real time) or "max"."""
+    if text.lower() == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: use 1 (real time), another factor, or max") \
+            from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the speed must be above 0")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a TCP port number, 0 for any free one") \
+            from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value}: TCP ports are 0..65535")
+    return value
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    from .sim import SimError, VirtualDevice, load_record, serve
+
+    fmt_given = [opt for opt, value in (("--fs", args.fs), ("--leads", args.leads),
+                                        ("--gain-uv", args.gain_uv)) if value is not None]
+    try:
+        if args.record is not None:
+            if fmt_given:
+                raise _UsageError(f"{', '.join(fmt_given)} only apply with --inject-only; a "
+                                  "record sets the rate, leads and gain itself")
+            record = load_record(args.record, args.channels)
+            if record.invalid_samples or record.clipped_samples:
+                print(f"note: record {record.name}: {record.invalid_samples} invalid sample(s) "
+                      f"held at the previous valid value, {record.clipped_samples} clipped to "
+                      "int16", file=sys.stderr)
+            vdev = VirtualDevice(record, mains_hz=args.mains, speed=args.speed,
+                                 status_period_ms=args.status_period)
+        else:
+            if args.channels is not None:
+                raise _UsageError("--channels only applies with --record")
+            vdev = VirtualDevice(None, fs_hz=args.fs or 360, leads=args.leads or 1,
+                                 gain_uv_per_count=args.gain_uv or 5.0, mains_hz=args.mains,
+                                 speed=args.speed, status_period_ms=args.status_period)
+        return serve(vdev, tcp_port=args.tcp)
+    except SimError as exc:
+        raise _UsageError(str(exc)) from exc
+    except OSError as exc:  # e.g. the TCP port is taken
+        raise _UsageError(f"cannot serve: {exc.strerror or exc}; pick another --tcp port, or 0 "
+                          "for any free one") from exc
+
+
+def _add_sim(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sim = commands.add_parser(
+        "sim", parents=[_detector_options()],
+        help="run a virtual device that serves the wire protocol on a pty or TCP port",
+        description="Run the firmware's device layer on the host as a virtual device: it serves "
+                    "the wire protocol (docs/protocol.md) on a pseudo-terminal (prints its path) "
+                    "or on a TCP port of 127.0.0.1 (prints socket://127.0.0.1:PORT). Its front "
+                    "end plays a WFDB record, looped, from the record's start at every "
+                    "START_STREAM; or it takes samples only by host injection. Stops cleanly on "
+                    "Ctrl-C / SIGTERM.")
+    what = sim.add_mutually_exclusive_group(required=True)
+    what.add_argument("--record", type=Path, metavar="PATH",
+                      help="WFDB record the front end plays, e.g. ../shared/data/mitdb/100 "
+                           "(raw ADC counts minus the baseline; gain from the header)")
+    what.add_argument("--inject-only", action="store_true",
+                      help="no front end: the host injects samples (INJECT_SAMPLES)")
+    link = sim.add_mutually_exclusive_group()
+    link.add_argument("--pty", action="store_true",
+                      help="serve on a new pseudo-terminal (the default)")
+    link.add_argument("--tcp", type=_port, metavar="PORT",
+                      help="serve on TCP port PORT of 127.0.0.1 (0: any free port)")
+    sim.add_argument("--speed", type=_speed, default=1.0, metavar="{1,max}",
+                     help="front end pace: 1 = real time (or another factor), max = as fast as "
+                          "the link drains (default 1)")
+    sim.add_argument("--channels", type=_channel, nargs="+", metavar="N",
+                     help="record signals served as leads, 0-based (default: the first 8)")
+    sim.add_argument("--fs", type=int, metavar="HZ",
+                     help="with --inject-only: sampling rate, 125..1000 Hz (default 360)")
+    sim.add_argument("--leads", type=int, metavar="N",
+                     help="with --inject-only: number of leads, 1..8 (default 1)")
+    sim.add_argument("--gain-uv", type=float, metavar="UV",
+                     help="with --inject-only: µV per count (default 5)")
+    sim.add_argument("--status-period", type=int, default=1000, metavar="MS",
+                     help="STATUS frame period while a host is connected, ms; 0 for none "
+                          "(default 1000)")
+    sim.set_defaults(run=_run_sim)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `ecgedge` argument parser, with one subparser per command."""
     parser = argparse.ArgumentParser(
@@ -149,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
                                      required=True)
     _add_validate(commands)
+    _add_sim(commands)
     return parser
 
 
