@@ -26,40 +26,7 @@
 /* Assertions                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
 
-static unsigned g_passed, g_failed, g_test_failed;
-static const char *g_test = "";
-
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        if (cond) {                                                                               \
-            g_passed++;                                                                           \
-        } else {                                                                                  \
-            g_failed++;                                                                           \
-            g_test_failed++;                                                                      \
-            printf("FAIL [%s] %s:%d: %s\n", g_test, __FILE__, __LINE__, #cond);                   \
-        }                                                                                         \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                            \
-    do {                                                                                          \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                     \
-        if (va_ == vb_) {                                                                         \
-            g_passed++;                                                                           \
-        } else {                                                                                  \
-            g_failed++;                                                                           \
-            g_test_failed++;                                                                      \
-            printf("FAIL [%s] %s:%d: %s == %s (%lld != %lld)\n", g_test, __FILE__, __LINE__, #a,  \
-                   #b, va_, vb_);                                                                 \
-        }                                                                                         \
-    } while (0)
-
-#define RUN(fn)                                                                                   \
-    do {                                                                                          \
-        g_test = #fn;                                                                             \
-        g_test_failed = 0;                                                                        \
-        fn();                                                                                     \
-        printf("%s %s\n", g_test_failed ? "FAIL" : "ok  ", #fn);                                  \
-    } while (0)
+#include "check.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Fake HAL                                                                                   */

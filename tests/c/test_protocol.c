@@ -20,31 +20,7 @@
 /* Tiny assertion helpers                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-static unsigned g_passed;
-static unsigned g_failed;
-static const char *g_case = "";
-
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        if (cond) {                                                                               \
-            g_passed++;                                                                           \
-        } else {                                                                                  \
-            g_failed++;                                                                           \
-            printf("FAIL [%s] %s:%d: %s\n", g_case, __FILE__, __LINE__, #cond);                   \
-        }                                                                                         \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                            \
-    do {                                                                                          \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                     \
-        if (va_ == vb_) {                                                                         \
-            g_passed++;                                                                           \
-        } else {                                                                                  \
-            g_failed++;                                                                           \
-            printf("FAIL [%s] %s:%d: %s == %s (%lld != %lld)\n", g_case, __FILE__, __LINE__, #a,  \
-                   #b, va_, vb_);                                                                 \
-        }                                                                                         \
-    } while (0)
+#include "check.h"
 
 static void check_bytes(const uint8_t *got, size_t got_len, const uint8_t *want, size_t want_len,
                         const char *what)
@@ -52,13 +28,13 @@ static void check_bytes(const uint8_t *got, size_t got_len, const uint8_t *want,
     size_t i;
     if (got_len != want_len) {
         g_failed++;
-        printf("FAIL [%s] %s: length %zu, want %zu\n", g_case, what, got_len, want_len);
+        printf("FAIL [%s] %s: length %zu, want %zu\n", g_test, what, got_len, want_len);
         return;
     }
     for (i = 0; i < want_len; ++i) {
         if (got[i] != want[i]) {
             g_failed++;
-            printf("FAIL [%s] %s: byte %zu is %02x, want %02x\n", g_case, what, i, got[i], want[i]);
+            printf("FAIL [%s] %s: byte %zu is %02x, want %02x\n", g_test, what, i, got[i], want[i]);
             return;
         }
     }
@@ -794,7 +770,7 @@ static void run_stream(const json_t *j, int v)
         long long want = FIELD(j, st, names[k]);
         if ((long long)counters[k] != want) {
             g_failed++;
-            printf("FAIL [%s] stats.%s = %lu, want %lld\n", g_case, names[k],
+            printf("FAIL [%s] stats.%s = %lu, want %lld\n", g_test, names[k],
                    (unsigned long)counters[k], want);
         } else {
             g_passed++;
@@ -808,7 +784,7 @@ static void run_stream(const json_t *j, int v)
 
 static void test_limits(void)
 {
-    g_case = "limits";
+    g_test = "limits";
     CHECK_EQ(ECG_PROTO_MAX_SAMPLES(1), 115);
     CHECK_EQ(ECG_PROTO_MAX_SAMPLES(2), 57);
     CHECK_EQ(ECG_PROTO_MAX_SAMPLES(3), 38);
@@ -829,7 +805,7 @@ static void test_encode_errors(void)
     int16_t s[300];
     ecg_proto_samples_hdr_t h;
     ecg_proto_response_t resp;
-    g_case = "encode errors";
+    g_test = "encode errors";
     memset(payload, 0x11, sizeof payload);
     memset(s, 0, sizeof s);
     CHECK_EQ(ecg_frame_encode(ECG_FT_STATUS, 0, payload, ECG_PROTO_MAX_PAYLOAD + 1u, out,
@@ -896,7 +872,7 @@ static void test_decoder_api(void)
     unsigned i;
     int32_t n;
     size_t frames = 0;
-    g_case = "decoder api";
+    g_test = "decoder api";
     CHECK_EQ(ecg_frame_decoder_init(NULL, ECG_PROTO_ACCEPT_ANY), ECG_ERR_NULL);
     CHECK_EQ(ecg_frame_decoder_init(&d, 0), ECG_ERR_RANGE);
     CHECK_EQ(ecg_frame_decoder_init(&d, 4), ECG_ERR_RANGE);
@@ -993,7 +969,7 @@ int main(int argc, char **argv)
             j.js = text + pos;
             j.t = toks;
             j.n = json_parse(text + pos, line_len, toks, cap);
-            g_case = "json";
+            g_test = "json";
             CHECK(j.n > 0);
             if (j.n > 0) {
                 size_t nl;
@@ -1004,7 +980,7 @@ int main(int argc, char **argv)
                 }
                 memcpy(name, j.js + (nm >= 0 ? j.t[nm].start : 0u), nl);
                 name[nl] = '\0';
-                g_case = name;
+                g_test = name;
                 kind = json_get(&j, 0, "kind");
                 vectors++;
                 if (json_eq(&j, kind, "crc")) {
@@ -1031,7 +1007,7 @@ int main(int argc, char **argv)
         pos = end + 1u;
     }
     free(text);
-    g_case = "vectors";
+    g_test = "vectors";
     CHECK(vectors >= 50u); /* the file was read, not silently empty */
     printf("%u vectors; %u passed, %u failed\n", vectors, g_passed, g_failed);
     return g_failed == 0u ? 0 : 1;
