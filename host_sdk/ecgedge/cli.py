@@ -3,20 +3,32 @@
 Commands are argparse subcommands, grouped by purpose; each sets `run`, a function from the
 parsed arguments to an exit status:
 
+    ecgedge demo [--seconds S] [--speed X]
+    ecgedge info URL [--json]
+    ecgedge stream URL [--seconds S] [--out FILE] [--format wfdb|csv|edf]
+    ecgedge monitor URL [--seconds S]
     ecgedge validate qrs --db DIR [--records R ...] [--channel N] [--start SECONDS] [--json FILE]
+                         [--device URL]
     ecgedge sim (--record PATH | --inject-only) [--pty | --tcp PORT] [--speed 1|max] ...
 
+URL is a device URL: serial:///dev/ttyUSB0?baud=115200, socket://HOST:PORT,
+sim://PATH/TO/RECORD?speed=max (spawns the virtual device), qemu:// (the QEMU firmware).
+
 Exit status: 0 on success, 2 for a usage or input problem (bad option, missing database,
-unknown record, channel out of range, ...), reported as a one-line message on stderr saying
-what to do; 130 when interrupted.
+unknown record, channel out of range, bad device URL, ...), reported as a one-line message on
+stderr saying what to do; 1 when the device fails (no answer, link lost, error status);
+130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -28,6 +40,7 @@ from .validation.wfdb_db import DEFAULT_ANNOTATOR, DatabaseError
 __all__ = ["build_parser", "main"]
 
 EXIT_OK = 0
+EXIT_DEVICE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -95,9 +108,21 @@ def _run_validate_qrs(args: argparse.Namespace) -> int:
     if args.json is not None and not args.json.parent.is_dir():  # fail before a long run
         raise _UsageError(f"cannot write --json {args.json}: no directory {args.json.parent}; "
                           "give a path in an existing directory")
-    report = validate_qrs(args.db, records=args.records, channel=args.channel,
-                          start_s=args.start, annotator=args.annotator, mains_hz=args.mains,
-                          progress=not args.quiet)
+    if args.device is not None:  # hardware in the loop: the device's beats, scored the same way
+        from .validation.hil import HilError, validate_qrs_device
+
+        try:
+            report = validate_qrs_device(args.device, args.db, records=args.records,
+                                         channel=args.channel, start_s=args.start,
+                                         annotator=args.annotator, mains_hz=args.mains,
+                                         progress=not args.quiet)
+        except HilError as exc:
+            print(f"ecgedge: error: {exc}", file=sys.stderr)
+            return EXIT_DEVICE
+    else:
+        report = validate_qrs(args.db, records=args.records, channel=args.channel,
+                              start_s=args.start, annotator=args.annotator, mains_hz=args.mains,
+                              progress=not args.quiet)
     if args.json is not None:
         try:
             args.json.write_text(report.to_json(), encoding="utf-8")
@@ -137,6 +162,11 @@ def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     qrs.add_argument("--json", type=Path, metavar="FILE",
                      help='also write {"gross", "records", "by_snr"} counts and percentages '
                           "to FILE")
+    qrs.add_argument("--device", metavar="URL",
+                     help="hardware in the loop: inject each record into this device and score "
+                          "its beats instead of the host detector's: qemu:// (the Cortex-M4 "
+                          "firmware in QEMU), sim:// (the virtual device), socket://HOST:PORT, "
+                          "or a serial port; --mains is configured on the device")
     qrs.add_argument("-q", "--quiet", action="store_true",
                      help="no progress bar and no notes on stderr; only the tables")
     qrs.set_defaults(run=_run_validate_qrs)
@@ -236,6 +266,345 @@ def _add_sim(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sim.set_defaults(run=_run_sim)
 
 
+# --------------------------------------------------------------------------------------------
+# Device commands: info, stream, monitor, demo
+# --------------------------------------------------------------------------------------------
+
+DEMO_SECONDS = 20.0
+MONITOR_REFRESH_HZ = 4
+TRACE_SECONDS = 4.0  # ECG shown in the monitor's trace
+TRACE_COLUMNS = 64
+_SPARK = "▁▂▃▄▅▆▇█"
+
+
+def _positive_seconds(text: str) -> float:
+    value = _seconds(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a duration above 0 s")
+    return value
+
+
+def _url_options() -> argparse.ArgumentParser:
+    """The device URL and link options shared by info, stream and monitor."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("url", metavar="URL",
+                        help="device URL: serial:///dev/ttyUSB0?baud=115200, socket://HOST:PORT, "
+                             "sim://PATH/TO/RECORD?speed=max (starts the virtual device; sim:// "
+                             "alone plays the packaged demo excerpt), qemu:// (the QEMU firmware)")
+    parent.add_argument("--timeout", type=_positive_seconds, default=1.0, metavar="SECONDS",
+                        help="wait per command for the device's answer (default 1)")
+    return parent
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.table import Table
+
+    from .sync import connect
+
+    with connect(args.url, timeout=args.timeout) as dev:
+        info = dev.info()
+        link = dev.transport.describe()
+    if args.json:
+        print(json.dumps(dict(info.as_dict(), link=link), indent=2))
+        return EXIT_OK
+    d = info.as_dict()
+    table = Table(title=f"ecgedge device on {link}", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("protocol", str(d["protocol_version"])),
+        ("firmware / core", f"{d['fw_version']} / {d['core_version']}"),
+        ("model", f"0x{info.model_id:04X}"),
+        ("leads", str(info.leads)),
+        ("sample rate", f"{info.sample_rate_hz} Hz (supported: "
+                        f"{', '.join(map(str, info.rates_hz)) or 'none listed'})"),
+        ("gain", f"{info.gain_uv_per_count:g} µV/count"),
+        ("mains notch", f"{info.mains_hz} Hz" if info.mains_hz else "none"),
+        ("content / source", f"{d['content']} / {d['source']}"),
+        ("capabilities", ", ".join(d["capabilities"]) or "none"),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    Console().print(table)
+    return EXIT_OK
+
+
+def _run_stream(args: argparse.Namespace) -> int:
+    from .recording import format_for_path, write_csv
+    from .sync import connect
+
+    if args.out is not None and str(args.out) != "-":
+        try:
+            fmt = format_for_path(args.out, args.format)
+        except ValueError as exc:
+            raise _UsageError(str(exc)) from None
+        if not args.out.parent.is_dir():
+            raise _UsageError(f"cannot write --out {args.out}: no directory {args.out.parent}")
+    else:
+        fmt = "csv"
+    with connect(args.url, timeout=args.timeout) as dev:
+        info = dev.info()
+        rec = dev.record(args.seconds)
+        counters = dev.counters
+    files = []
+    if args.out is not None and str(args.out) == "-":
+        write_csv(rec, sys.stdout)
+    elif args.out is not None:
+        files = rec.save(args.out, fmt)
+    out = sys.stderr if str(args.out) == "-" else sys.stdout
+    print(f"{rec.span} samples ({rec.span / info.sample_rate_hz:.2f} s) x {info.leads} lead(s) "
+          f"at {info.sample_rate_hz} Hz; {len(rec.gaps)} gap(s), {rec.missing} sample(s) "
+          f"missing; {len(rec.beats)} beat(s); link: {counters.rx_errors} bad frame(s) "
+          f"({counters.crc_errors} CRC)", file=out)
+    if files:
+        print("wrote " + ", ".join(str(f) for f in files), file=out)
+    return EXIT_OK
+
+
+class _MonitorState:
+    """What the monitor shows, updated from device events."""
+
+    def __init__(self, fs: float, leads: int) -> None:
+        from collections import deque
+
+        self.fs = fs
+        self.leads = leads
+        self.samples = 0
+        self.end_index = 0
+        self.beats = 0
+        self.recent: deque[Any] = deque()  # beats of the last minute (stream time)
+        self.rr: deque[int] = deque(maxlen=8)
+        self.quality: deque[int] = deque(maxlen=30)
+        self.search_back = 0
+        self.gaps = 0
+        self.missing = 0
+        self.beat_gaps = 0
+        self.status: Any = None
+        self.trace: deque[float] = deque(maxlen=int(TRACE_SECONDS * fs))
+        self.t0 = time.monotonic()
+
+    def update(self, ev: Any) -> None:
+        from .device import Beat, Gap, SampleBlock, Status
+
+        if isinstance(ev, SampleBlock):
+            self.samples += ev.n
+            self.end_index = ev.end_index
+            self.trace.extend(ev.mv[:, 0].tolist())
+        elif isinstance(ev, Beat):
+            self.beats += 1
+            self.recent.append(ev)
+            while self.recent and self.recent[0].index < ev.index - 60 * self.fs:
+                self.recent.popleft()
+            if ev.rr_samples:
+                self.rr.append(ev.rr_samples)
+            self.quality.append(int(ev.quality))
+            self.search_back += ev.search_back
+        elif isinstance(ev, Gap):
+            if ev.stream == "samples":
+                self.gaps += 1
+                self.missing += ev.samples or 0
+                self.trace.clear()
+            else:
+                self.beat_gaps += ev.frames
+        elif isinstance(ev, Status):
+            self.status = ev
+
+    @property
+    def stream_s(self) -> float:
+        return self.end_index / self.fs if self.fs else 0.0
+
+    @property
+    def heart_rate(self) -> float | None:
+        if not self.rr:
+            return None
+        rr = sorted(self.rr)
+        return 60.0 * self.fs / rr[len(rr) // 2]
+
+    @property
+    def beats_per_min(self) -> float | None:
+        if len(self.recent) < 2:
+            return None
+        span = (self.recent[-1].index - self.recent[0].index) / self.fs
+        return 60.0 * (len(self.recent) - 1) / span if span > 0 else None
+
+    @property
+    def quality_text(self) -> str:
+        if not self.quality:
+            return "-"
+        names = ("good", "noisy", "unusable")
+        last = names[self.quality[-1]] if self.quality[-1] < 3 else str(self.quality[-1])
+        good = 100.0 * sum(q == 0 for q in self.quality) / len(self.quality)
+        return f"{last} (last {len(self.quality)} beats: {good:.0f}% good)"
+
+    def trace_text(self) -> str:
+        x = list(self.trace)
+        if len(x) < TRACE_COLUMNS:
+            return ""
+        step = len(x) / TRACE_COLUMNS
+        cols = [max(x[int(i * step):int((i + 1) * step)] or [0.0]) for i in range(TRACE_COLUMNS)]
+        lo, hi = min(x), max(x)
+        if hi - lo < 1e-9:
+            return _SPARK[0] * TRACE_COLUMNS
+        return "".join(_SPARK[min(7, int((c - lo) / (hi - lo) * 8))] for c in cols)
+
+    def line(self) -> str:
+        hr = self.heart_rate
+        bpm = self.beats_per_min
+        st = self.status
+        dropped = st.samples_dropped if st is not None else 0
+        return (f"t={self.stream_s:7.1f} s  HR {hr:5.1f} bpm" if hr else
+                f"t={self.stream_s:7.1f} s  HR   -  bpm") + (
+            f"  beats {self.beats} ({bpm:.0f}/min)" if bpm else f"  beats {self.beats}") + (
+            f"  quality {self.quality_text}  gaps {self.gaps} ({self.missing} samples)"
+            f"  device dropped {dropped}")
+
+    def render(self, title: str, link: Any, footer: str = "") -> Any:
+        from rich.panel import Panel
+        from rich.table import Table
+
+        hr = self.heart_rate
+        bpm = self.beats_per_min
+        st = self.status
+        t = Table.grid(padding=(0, 2))
+        t.add_column(style="bold")
+        t.add_column()
+        t.add_row("heart rate", f"[bold green]{hr:.0f}[/] bpm (median of the last "
+                  f"{len(self.rr)} RR)" if hr else "-")
+        t.add_row("beats", f"{self.beats} detected, {bpm:.0f}/min over the last minute"
+                  if bpm else f"{self.beats} detected")
+        t.add_row("quality", self.quality_text)
+        t.add_row("ECG (lead 0)", f"[red]{self.trace_text()}[/]")
+        t.add_row("stream", f"{self.stream_s:.1f} s of ECG, {self.samples} samples, "
+                  f"{time.monotonic() - self.t0:.1f} s wall")
+        lost = f"{self.gaps} gap(s), {self.missing} sample(s) missing"
+        if self.beat_gaps:
+            lost += f", {self.beat_gaps} beat frame(s) lost"
+        t.add_row("gaps", lost)
+        t.add_row("link", f"{link.rx_errors} bad frame(s) ({link.crc_errors} CRC), "
+                  f"{link.late} late")
+        if st is not None:
+            t.add_row("device", f"dropped {st.samples_dropped} samples / {st.frames_dropped} "
+                      f"frames, queue {st.buffer_fill_pct}%, battery "
+                      + ("n/a" if st.battery_pct is None else f"{st.battery_pct}%"))
+        return Panel(t, title=title, subtitle=footer or None, expand=False)
+
+
+async def _monitor(url: str, seconds: float | None, title: str, timeout: float,
+                   footer: str = "") -> int:
+    from rich.live import Live
+
+    from . import connect_async
+
+    console = Console()
+    live_view = console.is_terminal
+    async with connect_async(url, timeout=timeout) as dev:
+        info = dev.last_info
+        state = _MonitorState(info.sample_rate_hz, info.leads)
+        if not live_view:
+            print(f"{title}: {info.leads} lead(s) at {info.sample_rate_hz} Hz on "
+                  f"{dev.transport.describe()}", flush=True)
+        deadline = None if seconds is None else time.monotonic() + seconds
+        next_print = time.monotonic() + 1.0
+        next_render = 0.0
+        async with dev.events(start=True) as events:
+            live = Live(state.render(title, dev.counters, footer), console=console,
+                        refresh_per_second=MONITOR_REFRESH_HZ, transient=False) \
+                if live_view else None
+            if live is not None:
+                live.start()
+            try:
+                while deadline is None or time.monotonic() < deadline:
+                    wait = 0.25 if deadline is None else max(0.0, min(0.25, deadline
+                                                                       - time.monotonic()))
+                    try:
+                        batch = await asyncio.wait_for(events.next_batch(), wait)
+                    except asyncio.TimeoutError:
+                        batch = None
+                    if batch == []:
+                        break  # the stream ended (device stopped or rebooted)
+                    for ev in batch or ():
+                        state.update(ev)
+                    if live is not None:
+                        if time.monotonic() >= next_render:
+                            live.update(state.render(title, dev.counters, footer))
+                            next_render = time.monotonic() + 1.0 / MONITOR_REFRESH_HZ
+                    elif time.monotonic() >= next_print:
+                        print(state.line(), flush=True)
+                        next_print += 1.0
+            finally:
+                if live is not None:
+                    live.update(state.render(title, dev.counters, footer))
+                    live.stop()
+        if not live_view:
+            print(state.line(), flush=True)
+            print(f"done: {state.beats} beats in {state.stream_s:.1f} s of ECG, "
+                  f"{state.gaps} gap(s), {dev.counters.rx_errors} bad frame(s)", flush=True)
+    return EXIT_OK
+
+
+def _run_monitor(args: argparse.Namespace) -> int:
+    return asyncio.run(_monitor(args.url, args.seconds, f"ecgedge monitor {args.url}",
+                                args.timeout))
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .data import ATTRIBUTION, demo_record
+
+    url = f"sim://{demo_record()}?speed={args.speed:g}&mains=60"
+    title = "ecgedge demo: MIT-BIH record 119 (first 4 min, looped) on the virtual device"
+    footer = "MIT-BIH Arrhythmia Database, PhysioNet, ODC-By 1.0"
+    rc = asyncio.run(_monitor(url, args.seconds, title, 2.0, footer))
+    print(ATTRIBUTION, file=sys.stderr)
+    return rc
+
+
+def _add_device_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo", help="watch the detector live on the virtual device (packaged MIT-BIH excerpt)",
+        description="Start the virtual device on the MIT-BIH record 119 excerpt shipped in the "
+                    "package, stream from it and show heart rate, beats, signal quality and link "
+                    "health live, for --seconds, then exit. Data: MIT-BIH Arrhythmia Database "
+                    "(PhysioNet), ODC-By 1.0.")
+    demo.add_argument("--seconds", type=_positive_seconds, default=DEMO_SECONDS,
+                      metavar="SECONDS", help=f"how long to run (default {DEMO_SECONDS:g})")
+    demo.add_argument("--speed", type=float, default=1.0, metavar="X",
+                      help="playback speed, a real-time factor (default 1)")
+    demo.set_defaults(run=_run_demo)
+
+    info = commands.add_parser(
+        "info", parents=[_url_options()], help="show a device's format, versions, capabilities",
+        description="Connect to a device and print its DEVICE_INFO.")
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    info.set_defaults(run=_run_info)
+
+    stream = commands.add_parser(
+        "stream", parents=[_url_options()], help="record a device's samples to WFDB, CSV or EDF",
+        description="Restart the device's stream, record --seconds of ECG (counted on the "
+                    "device's sample counter; lost samples keep their place and are marked: WFDB "
+                    "invalid samples, CSV nan rows, EDF 'gap' annotations) and the beats, and "
+                    "write them to --out.")
+    stream.add_argument("--seconds", type=_positive_seconds, default=10.0, metavar="SECONDS",
+                        help="seconds of ECG to record (default 10)")
+    stream.add_argument("--out", type=Path, metavar="FILE",
+                        help="output: NAME.dat or NAME (WFDB: NAME.hea, NAME.dat, NAME.beats), "
+                             "NAME.csv, NAME.edf; '-' writes CSV to stdout")
+    stream.add_argument("--format", choices=("wfdb", "csv", "edf"),
+                        help="output format (default: from the --out extension)")
+    stream.set_defaults(run=_run_stream)
+
+    monitor = commands.add_parser(
+        "monitor", parents=[_url_options()],
+        help="live heart rate, beats, quality and gaps from a device",
+        description="Restart the device's stream and show heart rate (median of the last 8 RR "
+                    "intervals), beats per minute, beat quality, gaps and link errors live; "
+                    "Ctrl-C (or --seconds) ends it and stops the stream.")
+    monitor.add_argument("--seconds", type=_positive_seconds, metavar="SECONDS",
+                         help="stop after this many seconds (default: until Ctrl-C)")
+    monitor.set_defaults(run=_run_monitor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `ecgedge` argument parser, with one subparser per command."""
     parser = argparse.ArgumentParser(
@@ -243,6 +612,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
                                      required=True)
+    _add_device_commands(commands)
     _add_validate(commands)
     _add_sim(commands)
     return parser
@@ -256,11 +626,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or an argparse usage error (already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     run: Runner = args.run
+    from .errors import EcgError, UrlError
+
     try:
         return run(args)
-    except (DatabaseError, _UsageError) as exc:
+    except (DatabaseError, _UsageError, UrlError) as exc:
         print(f"ecgedge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except EcgError as exc:
+        print(f"ecgedge: error: {exc}", file=sys.stderr)
+        return EXIT_DEVICE
     except KeyboardInterrupt:
         print("ecgedge: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -10,6 +10,11 @@ Example:
     >>> from ecgedge.validation.qrs import validate_qrs
     >>> report = validate_qrs("../shared/data/mitdb", records=["100", "101"])
     >>> sensitivity_pct = report.gross.se
+
+The beats may come from elsewhere: `run_validation` takes a detect function (record name ->
+`Detection`) and does the rest (record selection, progress, scoring with `score_record`).
+`validate_qrs` detects on the host; `ecgedge.validation.hil` injects the records into a device
+and scores the device's beats through the very same path.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -33,7 +40,8 @@ from .ec57 import LEARNING_PERIOD_S, Counts, Reference, compare
 from .wfdb_db import DEFAULT_ANNOTATOR, DatabaseError, check_lead, find_records, read_annotations, \
     read_lead
 
-__all__ = ["QrsReport", "RecordResult", "render_report", "snr_db", "validate_qrs"]
+__all__ = ["Detection", "QrsReport", "RecordResult", "render_report", "run_validation",
+           "score_record", "snr_db", "validate_qrs"]
 
 # Noise Stress Test record names: clean record number, "e" (electrode-motion noise), SNR in dB
 # with "_" for a minus sign: 118e24 -> 24 dB, 119e_6 -> -6 dB.
@@ -120,6 +128,93 @@ class QrsReport:
         return json.dumps(self.as_dict(), indent=2, allow_nan=False) + "\n"
 
 
+@dataclass(frozen=True)
+class Detection:
+    """Beats detected on one record's lead, and what scoring needs to know about that lead.
+
+    Attributes:
+        beats: detected beat positions, sample indices of the record.
+        n_samples: the record's length in samples.
+        fs_hz: the record's sampling rate, Hz.
+        lead: signal name of the lead detected on.
+        invalid_samples: samples that were invalid in the record and filled before detection.
+    """
+
+    beats: npt.NDArray[np.int64]
+    n_samples: int
+    fs_hz: float
+    lead: str
+    invalid_samples: int
+
+
+#: record name, progress callback (fraction of the record done, 0..1) -> detection
+Detect = Callable[[str, Callable[[float], None]], Detection]
+
+
+def scored_start(n_samples: int, fs_hz: float, start_s: float) -> int | None:
+    """First scored sample of a record, or None when the record ends before it."""
+    start = int(round(start_s * fs_hz))
+    return None if start > n_samples - 1 else start
+
+
+def score_record(root: Path, name: str, annotator: str, det: Detection,
+                 start_s: float) -> RecordResult | str:
+    """Score one record's detected beats against its reference annotations (EC57, `compare`).
+
+    Returns:
+        the result, or the reason the record is not scored (shorter than the scoring start).
+    """
+    end = det.n_samples - 1
+    start = scored_start(det.n_samples, det.fs_hz, start_s)
+    if start is None:
+        return f"shorter than the scoring start ({start_s:g} s)"
+    ann = read_annotations(root, name, annotator, det.fs_hz)
+    ref = Reference.from_annotations(ann.samples, ann.symbols, end)
+    scored = compare(ref, det.beats, det.fs_hz, start=start, end=end)
+    return RecordResult(scored.counts, det.fs_hz, det.lead, det.invalid_samples)
+
+
+def run_validation(db: str | PathLike[str], detect: Detect, records: Sequence[str] | None = None,
+                   channel: int = 0, start_s: float = LEARNING_PERIOD_S,
+                   annotator: str = DEFAULT_ANNOTATOR, progress: bool = False) -> QrsReport:
+    """Select the records, run `detect` on each and score its beats (see `validate_qrs`).
+
+    Raises:
+        DatabaseError: as `validate_qrs`.
+    """
+    if start_s < 0:
+        raise DatabaseError(f"--start {start_s:g}: the scored period cannot start before 0 s")
+    root = Path(db)
+    found = find_records(root, annotator, records)
+    for name in found.names:
+        check_lead(root, name, channel, (core.MIN_FS_HZ, core.MAX_FS_HZ))
+
+    results: dict[str, RecordResult] = {}
+    skipped = dict(found.skipped)
+    console = Console(stderr=True)
+    bar = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
+                   TimeRemainingColumn(), console=console, transient=True,
+                   disable=not (progress and console.is_terminal))
+    with bar:
+        task = bar.add_task("records", total=len(found.names))
+        for i, name in enumerate(found.names):
+            bar.update(task, description=name)
+
+            def advance(fraction: float, i: int = i) -> None:
+                bar.update(task, completed=i + min(max(fraction, 0.0), 1.0))
+
+            result = score_record(root, name, annotator, detect(name, advance), start_s)
+            if isinstance(result, str):
+                skipped[name] = result
+            else:
+                results[name] = result
+            bar.update(task, completed=i + 1)
+    if not results:
+        raise DatabaseError(f"nothing to score: every record is shorter than the scoring start "
+                            f"({start_s:g} s); pass a smaller --start, e.g. --start 0")
+    return QrsReport(root, channel, start_s, results, skipped)
+
+
 def validate_qrs(db: str | PathLike[str], records: Sequence[str] | None = None,
                  channel: int = 0, start_s: float = LEARNING_PERIOD_S,
                  annotator: str = DEFAULT_ANNOTATOR, mains_hz: int | None = 50,
@@ -142,41 +237,19 @@ def validate_qrs(db: str | PathLike[str], records: Sequence[str] | None = None,
         DatabaseError: the database, a record or the channel cannot be used (checked on every
             record's header before any detection runs), or no record is long enough to score.
     """
-    if start_s < 0:
-        raise DatabaseError(f"--start {start_s:g}: the scored period cannot start before 0 s")
     root = Path(db)
-    found = find_records(root, annotator, records)
-    for name in found.names:
-        check_lead(root, name, channel, (core.MIN_FS_HZ, core.MAX_FS_HZ))
 
-    results: dict[str, RecordResult] = {}
-    skipped = dict(found.skipped)
-    console = Console(stderr=True)
-    bar = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=console, transient=True,
-                   disable=not (progress and console.is_terminal))
-    with bar:
-        task = bar.add_task("records", total=len(found.names))
-        for name in found.names:
-            bar.update(task, description=name)
-            lead = read_lead(root, name, channel)
-            end = lead.signal_mv.size - 1
-            start = int(round(start_s * lead.fs_hz))
-            if start > end:
-                skipped[name] = f"shorter than the scoring start ({start_s:g} s)"
-            else:
-                ann = read_annotations(root, name, annotator, lead.fs_hz)
-                ref = Reference.from_annotations(ann.samples, ann.symbols, end)
-                beats = core.detect_qrs(lead.signal_mv, lead.fs_hz, mains_hz,
-                                        **(detector_params or {}))
-                scored = compare(ref, beats, lead.fs_hz, start=start, end=end)
-                results[name] = RecordResult(scored.counts, lead.fs_hz, lead.name,
-                                             lead.invalid_samples)
-            bar.advance(task)
-    if not results:
-        raise DatabaseError(f"nothing to score: every record is shorter than the scoring start "
-                            f"({start_s:g} s); pass a smaller --start, e.g. --start 0")
-    return QrsReport(root, channel, start_s, results, skipped)
+    def detect(name: str, advance: Callable[[float], None]) -> Detection:
+        lead = read_lead(root, name, channel)
+        n = lead.signal_mv.size
+        if scored_start(n, lead.fs_hz, start_s) is None:  # not scored: skip the detection
+            beats = np.zeros(0, dtype=np.int64)
+        else:
+            beats = core.detect_qrs(lead.signal_mv, lead.fs_hz, mains_hz,
+                                    **(detector_params or {}))
+        return Detection(beats, n, lead.fs_hz, lead.name, lead.invalid_samples)
+
+    return run_validation(root, detect, records, channel, start_s, annotator, progress)
 
 
 def _pct(x: float) -> str:
