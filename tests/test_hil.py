@@ -40,10 +40,13 @@ import numpy as np
 import pytest
 import wfdb
 
+import ecgedge
 from ecgedge import protocol as p
 from ecgedge.cli import main
 from ecgedge.core import QrsDetector
 from ecgedge.protocol import Content, ErrorCode, FrameType, Source
+from ecgedge.transports.base import free_port
+from ecgedge.transports.qemu import default_elf, qemu_command
 from ecgedge.validation import hil
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,22 +101,31 @@ def host_beats(counts: np.ndarray) -> tuple[list[int], list[int]]:
             np.concatenate([got.quality, tail.quality]).tolist())
 
 
-def inject(session: hil.DeviceSession, counts: np.ndarray, content: Content = Content.BEATS_ONLY,
-           on_block: Callable[[p.SampleBlock], None] | None = None) -> hil.Injection:
-    return session.inject(counts, fs_hz=FS, gain_uv_per_count=GAIN_UV, mains_hz=MAINS_HZ,
-                          content=content, on_block=on_block)
+def inject(dev: ecgedge.Device, counts: np.ndarray, content: Content = Content.BEATS_ONLY,
+           on_block: Callable[[ecgedge.SampleBlock], None] | None = None) -> hil.HilRun:
+    return hil.inject_record(dev, counts, fs_hz=FS, gain_uv_per_count=GAIN_UV, mains_hz=MAINS_HZ,
+                             content=content, on_block=on_block)
 
 
-def assert_same_beats(inj: hil.Injection, counts: np.ndarray, what: str) -> None:
+def assert_same_beats(inj: hil.HilRun, counts: np.ndarray, what: str) -> None:
     want_idx, want_q = host_beats(counts)
     assert len(want_idx) > 0.5 * len(counts) / FS  # a real ECG: at least 30 bpm
     assert inj.beats.tolist() == want_idx, f"{what}: device beats differ from QrsDetector"
     assert inj.quality.tolist() == want_q, f"{what}: beat quality flags differ"
-    assert inj.lost_frames == 0 and inj.malformed == 0, (what, inj.gaps)
+    assert inj.lost_frames == 0 and inj.link["malformed"] == 0, (what, inj.link)
 
 
-def contiguous(blocks: list[p.SampleBlock]) -> np.ndarray:
+def contiguous(blocks: list[ecgedge.SampleBlock]) -> np.ndarray:
     """Blocks in arrival order follow each other from index 0 without gap or overlap."""
+    index = 0
+    for b in blocks:
+        assert b.first_index == index, f"block at {b.first_index}, expected {index}"
+        index += b.n
+    return np.concatenate([b.counts[:, 0] for b in blocks])
+
+
+def contiguous_raw(blocks: list[p.SampleBlock]) -> np.ndarray:
+    """`contiguous` for blocks decoded by hand (`protocol.decode_samples`)."""
     index = 0
     for b in blocks:
         assert b.sample_index == index, f"block at {b.sample_index}, expected {index}"
@@ -135,7 +147,7 @@ def device_elf() -> Path:
                          text=True, check=False)
     assert res.returncode == 0, f"device build failed:\n{res.stdout[-3000:]}\n{res.stderr}"
     elf = bench.BUILD_ROOT / "o2" / "device.elf"
-    assert elf == hil.DEFAULT_ELF and elf.is_file()
+    assert elf == default_elf() and elf.is_file()
     return elf
 
 
@@ -165,21 +177,21 @@ class Job(threading.Thread):
 @dataclass
 class Streamed:
     counts: np.ndarray
-    inj: hil.Injection
-    blocks: list[p.SampleBlock]
+    inj: hil.HilRun
+    blocks: list[ecgedge.SampleBlock]
 
 
 def _stream_30_minutes_then(counts: np.ndarray, name: str,
-                            other: np.ndarray) -> tuple[Streamed, dict[str, hil.Injection]]:
+                            other: np.ndarray) -> tuple[Streamed, dict[str, hil.HilRun]]:
     """(b) record 100 streamed back raw, then (a) beats of another record on the same device."""
-    blocks: list[p.SampleBlock] = []
+    blocks: list[ecgedge.SampleBlock] = []
     with hil.connect("qemu://") as s:
         inj = inject(s, counts, Content.RAW, blocks.append)
         return Streamed(counts, inj, blocks), {name: inject(s, other)}
 
 
 def _cli_then(mitdb: Path, out: Path, name: str, other: np.ndarray
-              ) -> tuple[subprocess.CompletedProcess[str], Path, float, dict[str, hil.Injection]]:
+              ) -> tuple[subprocess.CompletedProcess[str], Path, float, dict[str, hil.HilRun]]:
     """(d) `ecgedge validate qrs --device qemu://` on record 100, then (a) beats of another."""
     t0 = time.monotonic()
     res = subprocess.run(
@@ -237,8 +249,8 @@ class Uart:
     speak frames by hand."""
 
     def __init__(self, elf: Path) -> None:
-        self.port = hil._free_port()
-        self.proc = subprocess.Popen(hil.qemu_command(elf, self.port), stdin=subprocess.DEVNULL,
+        self.port = free_port()
+        self.proc = subprocess.Popen(qemu_command(elf, self.port), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 30
         while True:
@@ -328,7 +340,7 @@ def test_qemu_front_end_plays_the_compiled_in_excerpt_in_real_time(uart: Uart,
     assert uart.command(FrameType.STOP_STREAM).status == ErrorCode.OK
     blocks = [p.decode_samples(f.payload) for f in uart.frames
               if f.type == FrameType.SAMPLE_BLOCK]
-    got = contiguous(blocks)
+    got = contiguous_raw(blocks)
     assert 300 <= len(got) <= 360 * (elapsed + 0.5), (len(got), elapsed)
     np.testing.assert_array_equal(got, want[:len(got)])
     assert not any(b.flags & p.SampleFlag.INJECTED for b in blocks)
@@ -352,10 +364,10 @@ def test_virtual_device_beats_equal_host_detector_on_three_whole_mitdb_records(
         mitdb: Path) -> None:
     records = {name: record_counts(mitdb, name, FULL) for name in ("100", "119", "208")}
     with hil.connect("sim://", fs_hz=FS, gain_uv_per_count=GAIN_UV) as s:
-        assert s.info.model_id == 0xF001  # the virtual device
+        assert s.last_info.model_id == 0xF001  # the virtual device
         for name, counts in records.items():
             inj = inject(s, counts)
-            assert inj.samples == FULL
+            assert inj.report.samples == FULL
             assert_same_beats(inj, counts, f"sim, record {name}")
 
 
@@ -365,11 +377,11 @@ def test_qemu_beats_equal_host_detector_on_three_mitdb_records(qemu_runs: dict[s
     streamed, first = qemu_runs["stream"].result()
     *_, second = qemu_runs["cli"].result()
     assert_same_beats(streamed.inj, streamed.counts, "QEMU, record 100 (30 min)")
-    short: dict[str, hil.Injection] = {**first, **second}
+    short: dict[str, hil.HilRun] = {**first, **second}
     assert set(short) == {"119", "208"}
     for name, inj in short.items():
         counts = record_counts(mitdb, name, QEMU_RECORD_MIN * 60 * FS)
-        assert inj.samples == len(counts)
+        assert inj.report.samples == len(counts)
         assert_same_beats(inj, counts, f"QEMU, record {name}")
 
 
@@ -381,18 +393,17 @@ def test_qemu_beats_equal_host_detector_on_three_mitdb_records(qemu_runs: dict[s
 def test_30_minute_record_injected_through_qemu_streams_back_every_sample(
         qemu_runs: dict[str, Job]) -> None:
     streamed, _ = qemu_runs["stream"].result()
-    inj = streamed.inj
-    print(f"\n[qemu] 30 min of MIT-BIH 100 ({inj.samples} samples) injected and streamed back "
-          f"raw in {inj.elapsed_s:.1f} s = {inj.samples_per_s:.0f} samples/s ({inj.stats})")
+    inj, r = streamed.inj, streamed.inj.report
+    print(f"\n[qemu] 30 min of MIT-BIH 100 ({r.samples} samples) injected and streamed back "
+          f"raw in {r.elapsed_s:.1f} s = {r.samples_per_s:.0f} samples/s (blocks {r.blocks}, "
+          f"busy {r.busy}, sequence {r.sequence}, timeouts {r.timeouts})")
     got = contiguous(streamed.blocks)  # none lost, none reordered
     np.testing.assert_array_equal(got, streamed.counts)
-    assert all(b.flags & p.SampleFlag.INJECTED and b.content == Content.RAW
-               for b in streamed.blocks)
-    assert inj.gaps == {} and inj.late == {}, (inj.gaps, inj.late)
-    assert inj.rx["frames_ok"] > len(streamed.blocks) and sum(inj.rx.values()) == \
-        inj.rx["frames_ok"], inj.rx
-    assert inj.device_rx is not None and inj.device_rx["samples_dropped"] == 0
-    assert inj.device_rx["frames_dropped"] == 0 and inj.device_rx["crc_errors"] == 0
+    assert all(b.injected and b.content == Content.RAW for b in streamed.blocks)
+    assert inj.lost_frames == 0 and inj.link["gaps"] == 0 and inj.link["late"] == 0, inj.link
+    assert inj.link["frames_ok"] > len(streamed.blocks) and inj.bad_frames == 0, inj.link
+    assert inj.device is not None and inj.device.samples_dropped == 0
+    assert inj.device.frames_dropped == 0 and inj.device.rx_crc_errors == 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,8 +477,8 @@ def _sim_device() -> tuple[subprocess.Popen[bytes], Callable[[], socket.socket]]
 
 
 def _qemu_device(elf: Path) -> tuple[subprocess.Popen[bytes], Callable[[], socket.socket]]:
-    port = hil._free_port()
-    proc = subprocess.Popen(hil.qemu_command(elf, port), stdin=subprocess.DEVNULL,
+    port = free_port()
+    proc = subprocess.Popen(qemu_command(elf, port), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def connect() -> socket.socket:
@@ -485,41 +496,39 @@ def _qemu_device(elf: Path) -> tuple[subprocess.Popen[bytes], Callable[[], socke
 
 @pytest.mark.parametrize("device, minutes", [("sim", 5), ("qemu", 1)])
 def test_corrupting_link_counts_crc_errors_reports_gaps_and_never_delivers_a_wrong_sample(
-        device: str, minutes: int, mitdb: Path, device_elf: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        device: str, minutes: int, mitdb: Path, device_elf: Path) -> None:
     counts = record_counts(mitdb, "100", minutes * 60 * FS)
-    # lost commands are resent after a timeout; both devices answer within milliseconds
-    monkeypatch.setattr(hil, "INJECT_TIMEOUT_S", 0.3)
-    monkeypatch.setattr(hil, "COMMAND_TIMEOUT_S", 0.5)
     proc, connect_device = _sim_device() if device == "sim" else _qemu_device(device_elf)
     proxy = FaultyProxy(connect_device, seed=20240611,
                         p_flip={"down": 2e-4, "up": 1e-4}, p_drop={"down": 1e-4, "up": 5e-5})
-    blocks: list[p.SampleBlock] = []
+    blocks: list[ecgedge.SampleBlock] = []
     try:
-        with hil.connect(f"socket://127.0.0.1:{proxy.port}") as s:
+        # lost commands are resent after a timeout; both devices answer within milliseconds
+        with hil.connect(f"socket://127.0.0.1:{proxy.port}", timeout=0.3) as s:
             inj = inject(s, counts, Content.RAW, blocks.append)
             # the device's receiver counters arrive in STATUS: wait for one sent after the end
-            s.dev.status = None
-            deadline = time.monotonic() + 5
-            while s.dev.status is None and time.monotonic() < deadline:
-                s.dev.pump(0.1)
-            status = s.dev.status
+            t_end = time.monotonic()
+            deadline = t_end + 5
+            while (s.status is None or s.status.received_at <= t_end) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.05)
+            status = s.status if s.status is not None and s.status.received_at > t_end else None
     finally:
         proxy.close()
         proc.kill()
         proc.wait()
     print(f"\n[{device}] corrupted link: proxy flips {proxy.flips} drops {proxy.drops}; host "
-          f"rx {inj.rx}; gaps {inj.gaps}; inject {inj.stats}")
+          f"link {inj.link}; inject {inj.report.blocks} blocks, busy {inj.report.busy}, "
+          f"sequence {inj.report.sequence}, timeouts {inj.report.timeouts}")
     assert proxy.flips["down"] + proxy.drops["down"] > 0
-    assert inj.rx["crc_errors"] > 0, inj.rx  # counted ...
-    assert inj.lost_frames > 0 and inj.gaps.get("SAMPLE_BLOCK", 0) > 0, inj.gaps  # ... reported
+    assert inj.link["crc_errors"] > 0, inj.link  # counted ...
+    assert inj.lost_frames > 0 and inj.link["lost_samples"] > 0, inj.link  # ... reported
     # ... and never a wrong sample or beat: what arrived is exactly what was injected
-    assert inj.samples == len(counts)  # every sample reached the device once, in order
+    assert inj.report.samples == len(counts)  # every sample reached the device once, in order
     received = 0
     for b in blocks:
-        np.testing.assert_array_equal(b.samples[:, 0], counts[b.sample_index:b.sample_index
-                                                              + len(b.samples)])
-        received += len(b.samples)
+        np.testing.assert_array_equal(b.counts[:, 0], counts[b.first_index:b.end_index])
+        received += b.n
     assert 0.8 * len(counts) < received < len(counts)
     want_beats, _ = host_beats(counts)
     assert set(inj.beats.tolist()) <= set(want_beats)

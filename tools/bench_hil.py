@@ -3,8 +3,9 @@
 
 Builds the QEMU device firmware (`make -C firmware/qemu device`), reports its flash and static
 RAM (`arm-none-eabi-size -A`, as tools/bench_firmware.py counts them), then injects a MIT-BIH
-record (default: 100, channel 0, the first 30 minutes) from sample 0 with the flow control of
-docs/protocol.md §5.3 and measures the wall time from START_STREAM's answer to STOP_STREAM's
+record (default: 100, channel 0, the first 30 minutes) from sample 0 through the host SDK
+(`ecgedge.validation.hil.inject_record`: `Device.inject`, the flow control of docs/protocol.md
+§5.3) and measures the wall time of the SDK's `inject()`, from START_STREAM to STOP_STREAM's answer
 (which follows the last beat, §5.4):
 
   - `qemu_raw`: through QEMU (mps2-an386, UART0 on a TCP socket), raw samples streamed back;
@@ -43,10 +44,12 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import bench_firmware  # noqa: E402  (tools/ is not a package)
 
+from ecgedge import SampleBlock  # noqa: E402
 from ecgedge import protocol as p  # noqa: E402
 from ecgedge.core import QrsDetector  # noqa: E402
 from ecgedge.protocol import Content  # noqa: E402
 from ecgedge.sim import counts_to_mv, load_record  # noqa: E402
+from ecgedge.transports.qemu import default_elf  # noqa: E402
 from ecgedge.validation import hil  # noqa: E402
 
 RUNS = {
@@ -59,21 +62,21 @@ RUNS = {
 
 def run_one(url: str, content: Content, counts: np.ndarray, fs: int, gain: float,
             mains: int | None, want_beats: list[int]) -> dict[str, object]:
-    blocks: list[p.SampleBlock] = []
+    blocks: list[SampleBlock] = []
     t0 = time.perf_counter()
-    with hil.connect(url, fs_hz=fs, gain_uv_per_count=gain) as s:
+    with hil.connect(url, fs_hz=fs, gain_uv_per_count=gain) as dev:
         t_up = time.perf_counter() - t0
-        inj = s.inject(counts, fs_hz=fs, gain_uv_per_count=gain, mains_hz=mains,
-                       content=content, on_block=blocks.append)
-        rx = dict(inj.rx)
-    ok = inj.beats.tolist() == want_beats and inj.lost_frames == 0
+        run = hil.inject_record(dev, counts, fs_hz=fs, gain_uv_per_count=gain, mains_hz=mains,
+                                content=content, on_block=blocks.append)
+    inj = run.report
+    ok = run.beats.tolist() == want_beats and run.lost_frames == 0 and run.bad_frames == 0
     if content == Content.RAW:
         index = 0
         for b in blocks:
-            ok = ok and b.sample_index == index
-            index += len(b.samples)
+            ok = ok and b.first_index == index
+            index += b.n
         ok = ok and index == len(counts) and np.array_equal(
-            np.concatenate([b.samples[:, 0] for b in blocks]), counts)
+            np.concatenate([b.counts[:, 0] for b in blocks]), counts)
     wire_in = sum(p.wire_len(6 + 2 * min(p.max_samples(1), len(counts) - i))
                   for i in range(0, len(counts), p.max_samples(1)))
     return {
@@ -83,11 +86,12 @@ def run_one(url: str, content: Content, counts: np.ndarray, fs: int, gain: float
         "realtime_factor": round(inj.samples / fs / inj.elapsed_s, 1),
         "bytes_to_device": wire_in,
         "bytes_to_device_per_s": round(wire_in / inj.elapsed_s),
-        "frames_from_device": rx["frames_ok"],
-        "beats": len(inj.beats),
+        "frames_from_device": run.link["frames_ok"],
+        "beats": len(run.beats),
         "connect_s": round(t_up, 2),
-        "inject_stats": inj.stats,
-        "lost_frames": inj.lost_frames,
+        "inject_stats": {"ok": inj.blocks, "busy": inj.busy, "sequence": inj.sequence,
+                         "timeouts": inj.timeouts},
+        "lost_frames": run.lost_frames,
         "beats_equal_host_and_samples_intact": bool(ok),
     }
 
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: device build failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}",
                   file=sys.stderr)
             return 2
-    sizes = bench_firmware.image_sizes(hil.DEFAULT_ELF)
+    sizes = bench_firmware.image_sizes(default_elf())
 
     rec = load_record(args.record, [args.channel])
     counts = rec.counts[: int(round(args.minutes * 60 * rec.fs_hz)), 0]
@@ -141,13 +145,14 @@ def main(argv: list[str] | None = None) -> int:
               f"beats equal host, samples intact: {r['beats_equal_host_and_samples_intact']}",  # type: ignore[index]
               file=sys.stderr)
     out = {
-        "device_elf": {**sizes, "path": str(hil.DEFAULT_ELF.relative_to(ROOT)),
+        "device_elf": {**sizes, "path": str(default_elf().relative_to(ROOT)),
                        "budget": {"flash_bytes": bench_firmware.TARGET_FLASH_BYTES,
                                   "static_ram_bytes": bench_firmware.TARGET_STATIC_RAM_BYTES}},
         "input": f"{rec.name} channel {args.channel} ({rec.sig_names[0]}), first "
                  f"{args.minutes:g} min ({len(counts)} samples at {rec.fs_hz} Hz), 1 lead, "
                  f"mains {mains or 'none'}",
-        "method": "wall time from START_STREAM's answer to STOP_STREAM's (after the last beat), "
+        "method": "wall time of ecgedge's Device.inject(), START_STREAM to STOP_STREAM's answer "
+                  "(after the last beat), "
                   "injection with flow control (next_index + free_samples), 115-sample blocks; "
                   "QEMU: qemu-system-arm -M mps2-an386, UART0 on a TCP socket (nodelay)",
         "qemu": bench_firmware._tool_version([bench_firmware.QEMU, "--version"]),

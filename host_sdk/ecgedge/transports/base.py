@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import abc
 import os
+import socket
 import subprocess
 import sys
 from types import TracebackType
@@ -35,7 +36,8 @@ from urllib.parse import parse_qsl
 
 from ..errors import TransportError, UrlError
 
-__all__ = ["READ_SIZE", "Transport", "TransportError", "UrlOptions", "popen_tied", "split_url"]
+__all__ = ["READ_SIZE", "Transport", "TransportError", "UrlOptions", "free_port", "popen_tied",
+           "split_url"]
 
 READ_SIZE = 65536  #: bytes a transport returns per `read()` at most (about)
 
@@ -171,6 +173,13 @@ def split_url(url: str, scheme: str, url_format: str) -> tuple[str, UrlOptions]:
     except ValueError:
         raise UrlError(f"{url}: cannot parse the options after '?'; use {url_format}") from None
     return target, UrlOptions(url, items)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 free right now (for a server a transport starts, e.g. QEMU)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def closed_error(what: str) -> TransportError:
