@@ -58,6 +58,11 @@ TARGET_INSTRUCTIONS_PER_SAMPLE = 150
 TARGET_FLASH_BYTES = 128 * 1024
 TARGET_STATIC_RAM_BYTES = 48 * 1024
 
+# The int8 beat classifier (ecg_classifier; bench_main.c's bench_classifier pass).
+TARGET_CLASSIFIER_INSTRUCTIONS_PER_BEAT = 300_000
+TARGET_CLASSIFIER_WEIGHTS_BYTES = 32 * 1024
+TARGET_CLASSIFIER_SCRATCH_BYTES = 16 * 1024
+
 
 # ------------------------------------------------------------------------------------ toolchain
 
@@ -341,6 +346,61 @@ def bench_metrics(rep: Report) -> dict[str, object]:
     }
 
 
+def object_flash_bytes(obj: Path) -> int:
+    """Code and read-only data of one object file (its .text* and .rodata* sections)."""
+    out = subprocess.run([CROSS + "size", "-A", "-d", str(obj)], capture_output=True, text=True,
+                         check=True).stdout
+    total = 0
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit() and parts[0].startswith((".text", ".rodata")):
+            total += int(parts[1])
+    return total
+
+
+def classifier_metrics(rep: Report, bdir: Path | None = None) -> dict[str, object] | None:
+    """The classifier pass (bench_classifier in bench_main.c): instructions per beat from the
+    ticks of CLF runs over the compiled-in sample beats, the on-target self-test against the TFLM
+    outputs, and the flash and RAM it needs. None when the image has no classifier pass."""
+    v = rep.values
+    if "clf_runs" not in v:
+        return None
+    ipt = rep.u("cal_instructions") / (rep.u("cal_ticks") - rep.u("cal_ref_ticks"))
+    runs = rep.u("clf_runs")
+    full = (rep.u("clf_ticks_full") - rep.u("clf_ticks_empty")) * ipt / runs
+    backbone = (rep.u("clf_ticks_backbone") - rep.u("clf_ticks_empty")) * ipt / runs
+    res: dict[str, object] = {
+        "model": v.get("clf_model", "?"),
+        "instructions_per_beat": round(full),
+        "instructions_per_beat_backbone": round(backbone),
+        "instructions_per_beat_head": round(full - backbone),
+        "resolution_instructions_per_beat": round(2 * ipt / runs),
+        "runs": runs,
+        "sample_beats": rep.u("clf_samples"),
+        "selftest_beats_differing_from_tflm": rep.u("clf_selftest_failed"),
+        "weights_bytes": rep.u("clf_weights_bytes"),
+        "scratch_bytes": rep.u("clf_scratch_bytes"),
+        "state_bytes": rep.u("clf_sizeof_state"),
+    }
+    if bdir is not None:
+        core = bdir / "core"
+        if (core / "ecg_model_data.o").exists():
+            res["model_tables_flash_bytes"] = object_flash_bytes(core / "ecg_model_data.o")
+            res["kernels_code_flash_bytes"] = sum(
+                object_flash_bytes(core / f"{m}.o") for m in ("ecg_nn", "ecg_classifier")
+                if (core / f"{m}.o").exists())
+    res["targets"] = {"instructions_per_beat": TARGET_CLASSIFIER_INSTRUCTIONS_PER_BEAT,
+                      "weights_bytes": TARGET_CLASSIFIER_WEIGHTS_BYTES,
+                      "scratch_bytes": TARGET_CLASSIFIER_SCRATCH_BYTES}
+    res["meets_targets"] = {
+        "instructions_per_beat": full <= TARGET_CLASSIFIER_INSTRUCTIONS_PER_BEAT,
+        "weights_bytes": rep.u("clf_weights_bytes") <= TARGET_CLASSIFIER_WEIGHTS_BYTES,
+        "scratch_bytes": rep.u("clf_scratch_bytes") <= TARGET_CLASSIFIER_SCRATCH_BYTES,
+        "bit_exact_on_target": rep.u("clf_selftest_failed") == 0,
+    }
+    return res
+
+
 BENCH_SCRIPT = [("\nend\n", b"q")]
 
 METHOD = (
@@ -370,6 +430,9 @@ def run_variant(variant: str, build_first: bool = True, timeout: float = 180.0) 
     res["beat_indices"] = [b[0] for b in rep.beats]
     res["code_bytes"] = symbol_sizes(elf, ["ecg_filter_step", "ecg_biquad_step", "ecg_qrs_step",
                                            "ecg_qrs_flush"])
+    clf = classifier_metrics(rep, bdir)
+    if clf is not None:
+        res["classifier"] = clf
     return res
 
 
@@ -483,6 +546,45 @@ def profile_variant(variant: str, timeout: float = 300.0) -> dict[str, object]:
     }
 
 
+def profile_classifier(variant: str, timeout: float = 300.0) -> dict[str, object]:
+    """Exact instructions per function of one classifier round over the sample beats
+    (bench_clf_profile_begin/end markers), per beat."""
+    bdir = BUILD_ROOT / variant
+    elf = bdir / "bench.elf"
+    syms = function_symbols(elf)
+    addr = {name: a for a, _, name in syms}
+    with tempfile.TemporaryDirectory() as tmp:
+        outf = Path(tmp) / "profile.txt"
+        limit = max(a + sz for a, sz, _ in syms) + 2
+        plugin_arg = (f"{PLUGIN},start={addr['bench_clf_profile_begin']:#x},"
+                      f"stop={addr['bench_clf_profile_end']:#x},out={outf},limit={limit:#x}")
+        run = run_qemu(elf, BENCH_SCRIPT, icount=False, timeout=timeout,
+                       extra_args=["-plugin", plugin_arg])
+        if run.returncode != 0 or not outf.exists():
+            raise RuntimeError(f"profile run failed ({run.returncode}): {run.stderr[-2000:]}")
+        lines = outf.read_text().splitlines()
+    beats = parse_report(run.uart).u("clf_samples")
+    starts = [a for a, _, _ in syms]
+    counts: dict[str, int] = {}
+    for ln in lines[2:]:
+        a_s, c_s = ln.split()
+        a, c = int(a_s, 16), int(c_s)
+        i = bisect.bisect_right(starts, a) - 1
+        name = syms[i][2] if i >= 0 and a < syms[i][0] + syms[i][1] else f"?{a:#x}"
+        counts[name] = counts.get(name, 0) + c
+    for marker in ("bench_clf_profile_begin", "bench_clf_profile_end"):
+        counts.pop(marker, None)
+    total = sum(counts.values())
+    return {
+        "method": "QEMU TCG plugin insn_profile between bench_clf_profile_begin/end: one "
+                  "ecg_classifier_run per sample beat, exact counts",
+        "beats": beats,
+        "instructions_per_beat_total_with_harness": round(total / beats, 1),
+        "by_function": [{"function": k, "instructions_per_beat": round(c / beats, 1)}
+                        for k, c in sorted(counts.items(), key=lambda kv: -kv[1])],
+    }
+
+
 def _tool_version(cmd: list[str]) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.splitlines()[0]
@@ -517,10 +619,13 @@ def main(argv: list[str] | None = None) -> int:
     for r in results.values():
         r.pop("beat_indices")
     profile: dict[str, object] | str = "skipped (--no-profile)"
+    clf_profile: dict[str, object] | str = "skipped (--no-profile)"
     if not args.no_profile:
         try:
             build_plugin()
             profile = profile_variant(variants[0])
+            if "classifier" in main_res:
+                clf_profile = profile_classifier(variants[0])
         except Exception as exc:  # noqa: BLE001 - the profile is optional; report why
             profile = f"unavailable: {exc}"
     out: dict[str, object] = {
@@ -551,6 +656,8 @@ def main(argv: list[str] | None = None) -> int:
         "variants": results,
         "profile": profile,
     }
+    if "classifier" in main_res:
+        out["classifier"] = dict(main_res["classifier"], profile=clf_profile)
     text = json.dumps(out, indent=2)
     print(text)
     for v, r in results.items():
@@ -559,6 +666,14 @@ def main(argv: list[str] | None = None) -> int:
               f" (target <= {TARGET_INSTRUCTIONS_PER_SAMPLE})  flash {r['flash_bytes']} B  "
               f"static RAM {r['static_ram_bytes']} B  stack used {r['stack_bytes_estimate']} B",
               file=sys.stderr)
+        clf = r.get("classifier")
+        if isinstance(clf, dict):
+            print(f"{v:7s} classifier: {clf['instructions_per_beat']} instructions/beat (target <= "
+                  f"{TARGET_CLASSIFIER_INSTRUCTIONS_PER_BEAT}), weights {clf['weights_bytes']} B, "
+                  f"model tables {clf.get('model_tables_flash_bytes', '?')} B flash, scratch "
+                  f"{clf['scratch_bytes']} B, self-test vs TFLM: "
+                  f"{clf['selftest_beats_differing_from_tflm']} of {clf['sample_beats']} differ",
+                  file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text + "\n")

@@ -9,13 +9,15 @@
  *
  * Types: Filter (ecg_filter), QrsDetector (ecg_filter + ecg_qrs, the way the device runs them) and
  * Device (ecg_device: the whole device behind the wire protocol, with a fake HAL whose clock the
- * Python side sets; the virtual device `ecgedge.sim` drives it).
+ * Python side sets; the virtual device `ecgedge.sim` drives it), BeatClassifier (ecg_classifier:
+ * the int8 beat model; `ecgedge.classifier` wraps it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "ecg/ecg_classifier.h"
 #include "ecg/ecg_device.h"
 #include "ecg/ecg_filter.h"
 #include "ecg/ecg_qrs.h"
@@ -748,6 +750,361 @@ static PyTypeObject DeviceType = {
     .tp_getset = Device_getset,
 };
 
+/* ---------------------------------------------------------------- BeatClassifier (ecg_classifier) */
+
+/* A C-contiguous int8 buffer (struct format 'b'), at least min_len bytes. */
+static int get_s8(PyObject *obj, Py_buffer *view, int writable, Py_ssize_t min_len,
+                  const char *what)
+{
+    if (PyObject_GetBuffer(obj, view,
+                           PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) <
+        0) {
+        return -1;
+    }
+    if (view->itemsize != 1 || view->format == NULL || strcmp(view->format, "b") != 0) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous int8 buffer", what);
+        return -1;
+    }
+    if (view->len < min_len) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: %zd bytes, need %zd", what, view->len, min_len);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    PyObject_HEAD
+    ecg_classifier_t c;
+    int8_t *scratch;
+    ecg_classifier_head_t head;                   /* a head installed from Python */
+    int8_t head_weights[ECG_CLASSIFIER_N_CLASSES * ECG_CLASSIFIER_EMBEDDING_LEN];
+    int32_t head_bias[ECG_CLASSIFIER_N_CLASSES];
+    ecg_nn_quant_t head_quant[ECG_CLASSIFIER_N_CLASSES];
+} BeatClassifierObject;
+
+static int BeatClassifier_init(BeatClassifierObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {NULL};
+    ecg_classifier_cfg_t cfg;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "", kwlist)) {
+        return -1;
+    }
+    if (self->scratch == NULL) {
+        self->scratch = (int8_t *)PyMem_Malloc(ECG_CLASSIFIER_SCRATCH_BYTES);
+        if (self->scratch == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    cfg.scratch = self->scratch;
+    cfg.scratch_bytes = ECG_CLASSIFIER_SCRATCH_BYTES;
+    cfg.head = NULL;
+    return check_err(ecg_classifier_init(&self->c, &cfg), "classifier");
+}
+
+static void BeatClassifier_dealloc(BeatClassifierObject *self)
+{
+    PyMem_Free(self->scratch);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *BeatClassifier_run(BeatClassifierObject *self, PyObject *args)
+{
+    PyObject *w_obj, *r_obj, *l_obj, *e_obj;
+    Py_ssize_t n, i;
+    Py_buffer w, r, l, e;
+    ecg_err_t err = ECG_OK;
+    if (self->scratch == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "BeatClassifier not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOOOn", &w_obj, &r_obj, &l_obj, &e_obj, &n)) {
+        return NULL;
+    }
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative beat count");
+        return NULL;
+    }
+    if (get_s8(w_obj, &w, 0, n * (Py_ssize_t)ECG_CLASSIFIER_WINDOW_LEN, "window") < 0) {
+        return NULL;
+    }
+    if (get_s8(r_obj, &r, 0, n * (Py_ssize_t)ECG_CLASSIFIER_RR_LEN, "rr") < 0) {
+        PyBuffer_Release(&w);
+        return NULL;
+    }
+    if (get_s8(l_obj, &l, 1, n * (Py_ssize_t)ECG_CLASSIFIER_N_CLASSES, "logits") < 0) {
+        PyBuffer_Release(&w);
+        PyBuffer_Release(&r);
+        return NULL;
+    }
+    if (get_s8(e_obj, &e, 1, n * (Py_ssize_t)ECG_CLASSIFIER_EMBEDDING_LEN, "embedding") < 0) {
+        PyBuffer_Release(&w);
+        PyBuffer_Release(&r);
+        PyBuffer_Release(&l);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (i = 0; i < n && err == ECG_OK; i++) {
+        err = ecg_classifier_run(&self->c, (const int8_t *)w.buf + i * ECG_CLASSIFIER_WINDOW_LEN,
+                                 (const int8_t *)r.buf + i * ECG_CLASSIFIER_RR_LEN,
+                                 (int8_t *)l.buf + i * ECG_CLASSIFIER_N_CLASSES,
+                                 (int8_t *)e.buf + i * ECG_CLASSIFIER_EMBEDDING_LEN);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&w);
+    PyBuffer_Release(&r);
+    PyBuffer_Release(&l);
+    PyBuffer_Release(&e);
+    if (check_err(err, "classifier run") < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *BeatClassifier_run_head(BeatClassifierObject *self, PyObject *args)
+{
+    PyObject *e_obj, *l_obj;
+    Py_ssize_t n, i;
+    Py_buffer e, l;
+    ecg_err_t err = ECG_OK;
+    const ecg_classifier_head_t *head = ecg_classifier_get_head(&self->c);
+    if (head == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "BeatClassifier not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "OOn", &e_obj, &l_obj, &n)) {
+        return NULL;
+    }
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative beat count");
+        return NULL;
+    }
+    if (get_s8(e_obj, &e, 0, n * (Py_ssize_t)ECG_CLASSIFIER_EMBEDDING_LEN, "embedding") < 0) {
+        return NULL;
+    }
+    if (get_s8(l_obj, &l, 1, n * (Py_ssize_t)ECG_CLASSIFIER_N_CLASSES, "logits") < 0) {
+        PyBuffer_Release(&e);
+        return NULL;
+    }
+    for (i = 0; i < n && err == ECG_OK; i++) {
+        err = ecg_classifier_run_head(head, (const int8_t *)e.buf + i * ECG_CLASSIFIER_EMBEDDING_LEN,
+                                      (int8_t *)l.buf + i * ECG_CLASSIFIER_N_CLASSES);
+    }
+    PyBuffer_Release(&e);
+    PyBuffer_Release(&l);
+    if (check_err(err, "classifier head") < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *BeatClassifier_decide(BeatClassifierObject *self, PyObject *args)
+{
+    PyObject *l_obj;
+    Py_buffer l;
+    ecg_classifier_decision_t d;
+    const ecg_classifier_head_t *head = ecg_classifier_get_head(&self->c);
+    if (head == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "BeatClassifier not initialised");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "O", &l_obj) ||
+        get_s8(l_obj, &l, 0, ECG_CLASSIFIER_N_CLASSES, "logits") < 0) {
+        return NULL;
+    }
+    d = ecg_classifier_decide(head, (const int8_t *)l.buf);
+    PyBuffer_Release(&l);
+    return Py_BuildValue("(iidd)", (int)d.class_index, (int)d.margin_q, (double)d.margin,
+                         (double)d.confidence);
+}
+
+/* set_head(weights_i8, bias_i32_bytes_or_None, multipliers, shifts, logits_scale,
+ *          logits_zero_point, version): copies the tables into the object and installs them. */
+static PyObject *BeatClassifier_set_head(BeatClassifierObject *self, PyObject *args)
+{
+    PyObject *w_obj, *b_obj, *m_obj, *s_obj;
+    float scale;
+    int zp;
+    unsigned long version;
+    Py_buffer w;
+    Py_ssize_t k;
+    ecg_classifier_head_t head;
+    int32_t bias[ECG_CLASSIFIER_N_CLASSES];
+    ecg_nn_quant_t quant[ECG_CLASSIFIER_N_CLASSES];
+    if (!PyArg_ParseTuple(args, "OOOOfik", &w_obj, &b_obj, &m_obj, &s_obj, &scale, &zp,
+                          &version)) {
+        return NULL;
+    }
+    if (get_s8(w_obj, &w, 0, (Py_ssize_t)sizeof self->head_weights, "head weights") < 0) {
+        return NULL;
+    }
+    for (k = 0; k < (Py_ssize_t)ECG_CLASSIFIER_N_CLASSES; k++) {
+        PyObject *bi = b_obj == Py_None ? NULL : PySequence_GetItem(b_obj, k);
+        PyObject *mi = PySequence_GetItem(m_obj, k);
+        PyObject *si = PySequence_GetItem(s_obj, k);
+        long bv = 0, mv = -1, sv = 0;
+        if (bi != NULL) {
+            bv = PyLong_AsLong(bi);
+        }
+        if (mi != NULL) {
+            mv = PyLong_AsLong(mi);
+        }
+        if (si != NULL) {
+            sv = PyLong_AsLong(si);
+        }
+        Py_XDECREF(bi);
+        Py_XDECREF(mi);
+        Py_XDECREF(si);
+        if (PyErr_Occurred()) {
+            PyBuffer_Release(&w);
+            return NULL;
+        }
+        if (bv < INT32_MIN || bv > INT32_MAX || mv < 0 || mv > INT32_MAX || sv < -31 ||
+            sv > 30) {
+            PyBuffer_Release(&w);
+            PyErr_Format(PyExc_ValueError, "head class %zd: bias, multiplier or shift out of range",
+                         k);
+            return NULL;
+        }
+        bias[k] = (int32_t)bv;
+        quant[k].multiplier = (int32_t)mv;
+        quant[k].shift = (int32_t)sv;
+    }
+    /* validate on a copy pointing at the caller's data, then install our own copy */
+    if (check_err(ecg_classifier_head_init(&head, (const int8_t *)w.buf,
+                                           b_obj == Py_None ? NULL : bias, quant, scale,
+                                           (int32_t)zp, (uint32_t)version),
+                  "head") < 0) {
+        PyBuffer_Release(&w);
+        return NULL;
+    }
+    memcpy(self->head_weights, w.buf, sizeof self->head_weights);
+    PyBuffer_Release(&w);
+    memcpy(self->head_bias, bias, sizeof bias);
+    memcpy(self->head_quant, quant, sizeof quant);
+    (void)ecg_classifier_head_init(&self->head, self->head_weights,
+                                   b_obj == Py_None ? NULL : self->head_bias, self->head_quant,
+                                   scale, (int32_t)zp, (uint32_t)version);
+    if (check_err(ecg_classifier_set_head(&self->c, &self->head), "head") < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *BeatClassifier_reset_head(BeatClassifierObject *self,
+                                           PyObject *Py_UNUSED(ignored))
+{
+    if (check_err(ecg_classifier_set_head(&self->c, NULL), "head") < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *BeatClassifier_selftest(BeatClassifierObject *self, PyObject *Py_UNUSED(ignored))
+{
+    int r;
+    if (self->scratch == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "BeatClassifier not initialised");
+        return NULL;
+    }
+    r = ecg_classifier_selftest(&self->c);
+    if (r < 0) {
+        (void)check_err((ecg_err_t)r, "selftest");
+        return NULL;
+    }
+    return PyLong_FromLong(r);
+}
+
+static PyObject *BeatClassifier_head(BeatClassifierObject *self, void *Py_UNUSED(closure))
+{
+    const ecg_classifier_head_t *h = ecg_classifier_get_head(&self->c);
+    const ecg_nn_fc_params_t *fc;
+    PyObject *w, *b, *m, *s;
+    Py_ssize_t k;
+    if (h == NULL) {
+        Py_RETURN_NONE;
+    }
+    fc = &h->fc;
+    w = PyBytes_FromStringAndSize((const char *)fc->weights,
+                                  (Py_ssize_t)fc->out_len * (Py_ssize_t)fc->in_len);
+    b = fc->bias == NULL ? (Py_INCREF(Py_None), Py_None) : PyList_New(fc->out_len);
+    m = PyList_New(fc->out_len);
+    s = PyList_New(fc->out_len);
+    if (w == NULL || b == NULL || m == NULL || s == NULL) {
+        Py_XDECREF(w);
+        Py_XDECREF(b);
+        Py_XDECREF(m);
+        Py_XDECREF(s);
+        return NULL;
+    }
+    for (k = 0; k < (Py_ssize_t)fc->out_len; k++) {
+        const ecg_nn_quant_t *q = &fc->quant[fc->per_channel ? k : 0];
+        if (fc->bias != NULL) {
+            PyList_SET_ITEM(b, k, PyLong_FromLong((long)fc->bias[k]));
+        }
+        PyList_SET_ITEM(m, k, PyLong_FromLong((long)q->multiplier));
+        PyList_SET_ITEM(s, k, PyLong_FromLong((long)q->shift));
+    }
+    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:d,s:i,s:k}", "weights", w, "bias", b, "multipliers",
+                         m, "shifts", s, "logits_scale", (double)h->logits_scale,
+                         "logits_zero_point", (int)fc->output_offset, "version",
+                         (unsigned long)h->version);
+}
+
+static PyObject *BeatClassifier_model(PyObject *Py_UNUSED(self), void *Py_UNUSED(closure))
+{
+    return Py_BuildValue(
+        "{s:s,s:s,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:d,s:i,s:d,s:i,s:d,s:i,s:d,s:i}", "id",
+        ECG_MODEL_ID, "sha256", ECG_MODEL_SHA256, "scratch_bytes",
+        (unsigned long)ECG_CLASSIFIER_SCRATCH_BYTES, "weights_bytes",
+        (unsigned long)ECG_MODEL_WEIGHTS_BYTES, "n_ops", (unsigned long)ECG_MODEL_N_OPS,
+        "window_len", (unsigned long)ECG_CLASSIFIER_WINDOW_LEN, "rr_len",
+        (unsigned long)ECG_CLASSIFIER_RR_LEN, "embedding_len",
+        (unsigned long)ECG_CLASSIFIER_EMBEDDING_LEN, "n_classes",
+        (unsigned long)ECG_CLASSIFIER_N_CLASSES, "n_samples", (unsigned long)ECG_MODEL_N_SAMPLES,
+        "window_scale", (double)ECG_MODEL_WINDOW_SCALE, "window_zero_point",
+        (int)ECG_MODEL_WINDOW_ZERO_POINT, "rr_scale", (double)ECG_MODEL_RR_SCALE,
+        "rr_zero_point", (int)ECG_MODEL_RR_ZERO_POINT, "embedding_scale",
+        (double)ECG_MODEL_EMBEDDING_SCALE, "embedding_zero_point",
+        (int)ECG_MODEL_EMBEDDING_ZERO_POINT, "logits_scale", (double)ECG_MODEL_LOGITS_SCALE,
+        "logits_zero_point", (int)ECG_MODEL_LOGITS_ZERO_POINT);
+}
+
+static PyMethodDef BeatClassifier_methods[] = {
+    {"run", (PyCFunction)BeatClassifier_run, METH_VARARGS,
+     "run(window_i8, rr_i8, logits_out_i8, embedding_out_i8, n): n beats, row-major buffers"},
+    {"run_head", (PyCFunction)BeatClassifier_run_head, METH_VARARGS,
+     "run_head(embedding_i8, logits_out_i8, n): the installed head only"},
+    {"decide", (PyCFunction)BeatClassifier_decide, METH_VARARGS,
+     "decide(logits_i8) -> (class, margin_q, margin, confidence) (ecg_classifier_decide)"},
+    {"set_head", (PyCFunction)BeatClassifier_set_head, METH_VARARGS,
+     "set_head(weights_i8, bias or None, multipliers, shifts, logits_scale, logits_zero_point, "
+     "version): install a head (copied)"},
+    {"reset_head", (PyCFunction)BeatClassifier_reset_head, METH_NOARGS,
+     "install the factory head"},
+    {"selftest", (PyCFunction)BeatClassifier_selftest, METH_NOARGS,
+     "selftest() -> number of compiled-in sample beats that differ from TFLM (0: pass)"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef BeatClassifier_getset[] = {
+    {"head", (getter)BeatClassifier_head, NULL, "the installed head's tables, as a dict", NULL},
+    {"model", (getter)BeatClassifier_model, NULL, "the compiled model's constants", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject BeatClassifierType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ecgedge._core.BeatClassifier",
+    .tp_basicsize = sizeof(BeatClassifierObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "BeatClassifier(): ecg_classifier (int8 beat model, bit-exact with TFLM)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)BeatClassifier_init,
+    .tp_dealloc = (destructor)BeatClassifier_dealloc,
+    .tp_methods = BeatClassifier_methods,
+    .tp_getset = BeatClassifier_getset,
+};
+
 static struct PyModuleDef coremodule = {PyModuleDef_HEAD_INIT, "ecgedge._core",
                                         "ecgedge firmware core, host build", -1, NULL,
                                         NULL, NULL, NULL, NULL};
@@ -756,7 +1113,7 @@ PyMODINIT_FUNC PyInit__core(void)
 {
     PyObject *m;
     if (PyType_Ready(&FilterType) < 0 || PyType_Ready(&QrsType) < 0 ||
-        PyType_Ready(&DeviceType) < 0) {
+        PyType_Ready(&DeviceType) < 0 || PyType_Ready(&BeatClassifierType) < 0) {
         return NULL;
     }
     m = PyModule_Create(&coremodule);
@@ -768,7 +1125,9 @@ PyMODINIT_FUNC PyInit__core(void)
     Py_INCREF(&DeviceType);
     if (PyModule_AddObject(m, "Filter", (PyObject *)&FilterType) < 0 ||
         PyModule_AddObject(m, "QrsDetector", (PyObject *)&QrsType) < 0 ||
-        PyModule_AddObject(m, "Device", (PyObject *)&DeviceType) < 0) {
+        PyModule_AddObject(m, "Device", (PyObject *)&DeviceType) < 0 ||
+        (Py_INCREF(&BeatClassifierType),
+         PyModule_AddObject(m, "BeatClassifier", (PyObject *)&BeatClassifierType)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

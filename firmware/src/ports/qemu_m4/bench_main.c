@@ -17,7 +17,9 @@
  *     markers of the optional instruction-profile plugin (qemu_plugin/insn_profile.c), which
  *     counts instructions exactly per address and so per function.
  * The beats of the `both` pass (plus ecg_qrs_flush at the end) are printed for comparison with
- * ecgedge.core.QrsDetector on the same samples.
+ * ecgedge.core.QrsDetector on the same samples. Then the int8 beat classifier (ecg_classifier) on
+ * the sample beats compiled with its model: self-test against TFLM's outputs and instructions per
+ * beat (`clf_*` keys, see bench_classifier()).
  *
  * UART0 output, one `key=value` or `beat INDEX QUALITY SEARCHBACK` per line, ends with `end`;
  * the image then waits for one byte from the host (bounded) before it exits.
@@ -26,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ecg/ecg_classifier.h"
 #include "ecg/ecg_filter.h"
 #include "ecg/ecg_qrs.h"
 #include "ecg_excerpt.h"
@@ -187,6 +190,17 @@ __attribute__((noinline, used)) void bench_profile_end(void)
     __asm__ volatile("nop" ::: "memory");
 }
 
+/* The same markers for the classifier round of bench_classifier(). */
+__attribute__((noinline, used)) void bench_clf_profile_begin(void)
+{
+    __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline, used)) void bench_clf_profile_end(void)
+{
+    __asm__ volatile("nop" ::: "memory");
+}
+
 __attribute__((noinline)) static void cal_empty(void)
 {
     __asm__ volatile("" ::: "memory");
@@ -242,6 +256,92 @@ static void kv_str(const char *key, const char *v)
     uart_putc('=');
     uart_puts(v);
     uart_putc('\n');
+}
+
+/* ------------------------------------------------------------------ beat classifier */
+
+/* The int8 beat classifier (ecg_classifier) on the sample beats compiled with the model
+ * (ecg_model_samples: real MIT-BIH beats with the outputs of the TFLM interpreter):
+ *   - selftest: every sample's embedding and logits must equal TFLM's (bit-exact on target);
+ *   - timed: CLF_REPS rounds over the samples, whole classifier (backbone + head) and the
+ *     backbone alone, minus the same loop with no call; instructions per beat from the ticks. */
+#define CLF_REPS 8u
+static uint32_t g_clf_scratch[(ECG_CLASSIFIER_SCRATCH_BYTES + 3u) / 4u]; /* 4-byte aligned */
+static ecg_classifier_t g_clf;
+static int8_t g_clf_logits[ECG_CLASSIFIER_N_CLASSES];
+static int8_t g_clf_emb[ECG_CLASSIFIER_EMBEDDING_LEN];
+
+__attribute__((noinline)) static void clf_pass(uint32_t mode)
+{
+    uint32_t r, s;
+    for (r = 0; r < CLF_REPS; r++) {
+        for (s = 0; s < ECG_MODEL_N_SAMPLES; s++) {
+            const ecg_model_sample_t *smp = &ecg_model_samples[s];
+            if (mode == 1u) {
+                (void)ecg_classifier_run(&g_clf, smp->window, smp->rr, g_clf_logits, g_clf_emb);
+            } else if (mode == 2u) {
+                (void)ecg_classifier_run(&g_clf, smp->window, smp->rr, NULL, g_clf_emb);
+            } else {
+                g_sink = (float)smp->window[0];
+            }
+        }
+    }
+}
+
+static void bench_classifier(void)
+{
+    ecg_classifier_cfg_t cfg;
+    uint32_t t0, t_empty, t_full, t_backbone, s;
+    int failed;
+    cfg.scratch = g_clf_scratch;
+    cfg.scratch_bytes = sizeof g_clf_scratch;
+    cfg.head = NULL;
+    if (ecg_classifier_init(&g_clf, &cfg) != ECG_OK) {
+        uart_puts("clf_error=init\n");
+        return;
+    }
+    failed = ecg_classifier_selftest(&g_clf);
+    uart_puts("clf_model=");
+    uart_puts(ECG_MODEL_ID);
+    uart_putc(' ');
+    uart_put_hex32(ECG_MODEL_ID_U32);
+    uart_putc('\n');
+    kv_u32("clf_samples", ECG_MODEL_N_SAMPLES);
+    kv_u32("clf_selftest_failed", failed < 0 ? 0xFFFFFFFFu : (uint32_t)failed);
+    kv_u32("clf_scratch_bytes", ECG_CLASSIFIER_SCRATCH_BYTES);
+    kv_u32("clf_weights_bytes", ECG_MODEL_WEIGHTS_BYTES);
+    kv_u32("clf_sizeof_state", (uint32_t)sizeof(ecg_classifier_t));
+    kv_u32("clf_runs", CLF_REPS * ECG_MODEL_N_SAMPLES);
+    t0 = systick_now();
+    clf_pass(0u);
+    t_empty = systick_elapsed(t0, systick_now());
+    t0 = systick_now();
+    clf_pass(1u);
+    t_full = systick_elapsed(t0, systick_now());
+    t0 = systick_now();
+    clf_pass(2u);
+    t_backbone = systick_elapsed(t0, systick_now());
+    kv_u32("clf_ticks_empty", t_empty);
+    kv_u32("clf_ticks_full", t_full);
+    kv_u32("clf_ticks_backbone", t_backbone);
+    for (s = 0; s < ECG_MODEL_N_SAMPLES; s++) { /* the last run's logits, per sample */
+        uint32_t k;
+        (void)ecg_classifier_run(&g_clf, ecg_model_samples[s].window, ecg_model_samples[s].rr,
+                                 g_clf_logits, NULL);
+        uart_puts("clf_logits ");
+        for (k = 0; k < ECG_CLASSIFIER_N_CLASSES; k++) {
+            uart_put_i32((int32_t)g_clf_logits[k]);
+            uart_putc(k + 1u < ECG_CLASSIFIER_N_CLASSES ? ' ' : '\n');
+        }
+    }
+    /* one untimed round between the classifier's profile markers (tools/bench_firmware.py
+     * profile_classifier points the instruction-profile plugin at them) */
+    bench_clf_profile_begin();
+    for (s = 0; s < ECG_MODEL_N_SAMPLES; s++) {
+        (void)ecg_classifier_run(&g_clf, ecg_model_samples[s].window, ecg_model_samples[s].rr,
+                                 g_clf_logits, g_clf_emb);
+    }
+    bench_clf_profile_end();
 }
 
 int main(void)
@@ -315,6 +415,7 @@ int main(void)
         uart_putc('\n');
     }
     kv_u32("beats", g_nbeats);
+    bench_classifier();
     kv_u32("stack_used", port_stack_used());
     kv_u32("stack_size", port_stack_size());
     uart_puts("end\n");
