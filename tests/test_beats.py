@@ -136,6 +136,36 @@ def test_normalisation_divides_and_clips() -> None:
     assert B.normalize_windows(x, np.array([0.3], np.float32))[0, 0] == F32(0.1) / F32(0.3)
 
 
+def spec_diffs(w: np.ndarray) -> np.ndarray:
+    """Steps 6-7 of the module docs, one float32 scalar at a time."""
+    n, m = w.shape
+    out = np.zeros((n, m), np.float32)
+    t = [F32(v) for v in w[0]] if n else []
+    for i in range(n):
+        for k in range(m):
+            d = F32(w[i, k]) - t[k]
+            out[i, k] = min(max(d, F32(-4.0)), F32(4.0))
+            t[k] = F32(t[k] + F32(d * F32(0.03125)))
+    return out
+
+
+def test_template_diffs_match_spec() -> None:
+    rng = np.random.default_rng(4)
+    w = np.clip(rng.normal(0, 1.5, (60, 12)), -4, 4).astype(np.float32)
+    w[30] = 4.0
+    w[31] = -4.0
+    got = B.template_diffs(w)
+    assert np.array_equal(got, spec_diffs(w))
+    assert not got[0].any()                                   # first beat: diff 0
+    assert np.array_equal(got[1], np.clip(w[1] - w[0], F32(-4), F32(4)))  # T_1 = window_0
+    assert np.abs(got).max() <= 4.0
+    assert B.template_diffs(np.zeros((0, 256), np.float32)).shape == (0, 256)
+    # a steady beat converges to its template
+    steady = np.tile(w[:1], (400, 1))
+    steady[:100] = w[5]
+    assert np.abs(B.template_diffs(steady)[-1]).max() < 1e-3
+
+
 # ------------------------------------------------------------------------------------ RR
 
 def spec_rr(r: list[int], fs: float) -> np.ndarray:
@@ -233,6 +263,10 @@ def test_beat_features_on_a_record(mitdb: Path) -> None:
     y = filt.process(lead.signal_mv)
     bf = B.beat_features(y, lead.fs_hz, pos, B.filter_delay(filt.delay_samples))
     assert bf.window.shape == (pos.size, B.WINDOW_LEN) and bf.rr.shape == (pos.size, 9)
+    assert bf.diff.shape == bf.window.shape
+    assert np.array_equal(bf.diff, B.template_diffs(bf.window))
+    # record 100 is nearly all normal beats: they sit close to the running template
+    assert float(np.median(np.abs(bf.diff[100:]).mean(axis=1))) < 0.1
     assert np.isfinite(bf.window).all() and np.abs(bf.window).max() <= 4.0
     # the R peak is near the top of its window: normal beats of record 100 scale to about 1
     assert 0.7 < float(np.median(np.abs(bf.window[:, B.WINDOW_PRE]))) <= 1.3

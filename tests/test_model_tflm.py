@@ -86,11 +86,14 @@ def test_only_int8_and_int32_tensors(info: Any) -> None:
 
 
 def test_io_shapes_and_quantization(info: Any, card: dict[str, Any]) -> None:
-    ins = {("window" if "window" in info.tensor(i).name else "rr"): info.tensor(i)
+    ins = {next(k for k in ("window", "rr", "diff") if k in info.tensor(i).name): info.tensor(i)
            for i in info.inputs}
     assert ins["window"].shape == (1, B.WINDOW_LEN)
     assert ins["rr"].shape == (1, B.N_RR_FEATURES)
-    for k in ("window", "rr"):
+    assert set(ins) == set(card["inputs"])
+    if "diff" in ins:
+        assert ins["diff"].shape == (1, B.WINDOW_LEN)
+    for k in ins:
         assert card["inputs"][k]["scale"] == pytest.approx(ins[k].scale[0], rel=0, abs=0)
         assert card["inputs"][k]["zero_point"] == ins[k].zero_point[0]
     sizes = sorted(int(np.prod(info.tensor(i).shape)) for i in info.outputs)
@@ -124,8 +127,9 @@ def test_golden_vectors_through_tflm(data: bytes, vectors: dict[str, Any]) -> No
     run = X.Tflm(data)
     assert [run.window_quant[0], run.window_quant[1]] == vectors["window_quant"]
     for beat in vectors["beats"]:
+        dq = np.asarray([beat["diff_q"]], np.int8) if run.has_diff else None
         lg, em = run.run(np.asarray([beat["window_q"]], np.int8),
-                         np.asarray([beat["rr_q"]], np.int8))
+                         np.asarray([beat["rr_q"]], np.int8), dq)
         assert lg[0].tolist() == beat["logits_q"]
         assert em[0].tolist() == beat["embedding_q"]
 
@@ -153,6 +157,10 @@ def test_golden_vectors_features_from_records(mitdb: Path, vectors: dict[str, An
             assert np.array_equal(bf.rr[i], np.asarray(beat["rr_f32"], np.float32))
             assert B.quantize(bf.window[i], ws, wz).tolist() == beat["window_q"]
             assert B.quantize(bf.rr[i], rs, rz).tolist() == beat["rr_q"]
+            if "diff_quant" in vectors:
+                ds, dz = vectors["diff_quant"]
+                assert np.array_equal(bf.diff[i], np.asarray(beat["diff_f32"], np.float32))
+                assert B.quantize(bf.diff[i], ds, dz).tolist() == beat["diff_q"]
 
 
 def test_classifies_training_beats(vectors: dict[str, Any]) -> None:

@@ -34,19 +34,22 @@ ALLOWED_TENSOR_TYPES = ("INT8", "INT32")
 # --------------------------------------------------------------------------------------------
 # Conversion (TensorFlow)
 
-def convert_int8(model: Any, windows: npt.NDArray[np.float32], rr: npt.NDArray[np.float32],
-                 input_names: tuple[str, str] = ("window", "rr")) -> bytes:
-    """Convert a two-input Keras model to a fully int8 `.tflite`.
+def convert_int8(model: Any, calib: dict[str, npt.NDArray[np.float32]]) -> bytes:
+    """Convert a Keras model (inputs `window`, `rr` and optionally `diff`) to a fully int8
+    `.tflite`.
 
     Args:
-        model: Keras model with inputs named `input_names` (window, rr).
-        windows, rr: calibration beats (float32 model inputs), a few hundred to a few thousand.
+        model: Keras model whose input names are the keys of `calib`.
+        calib: calibration beats per input (float32 model inputs, rows = beats), a few hundred
+            to a few thousand.
     """
     import tensorflow as tf
 
+    n = next(iter(calib.values())).shape[0]
+
     def representative() -> Iterator[dict[str, npt.NDArray[np.float32]]]:
-        for i in range(windows.shape[0]):
-            yield {input_names[0]: windows[i: i + 1], input_names[1]: rr[i: i + 1]}
+        for i in range(n):
+            yield {k: v[i: i + 1] for k, v in calib.items()}
 
     with tempfile.TemporaryDirectory() as tmp:
         saved = os.path.join(tmp, "saved_model")
@@ -203,7 +206,8 @@ def arena_bytes(data: bytes, arena: int = 256 * 1024) -> int:
 
 
 class Tflm:
-    """Run a two-input (window, rr), two-output (embedding, logits) int8 model with TFLM."""
+    """Run an int8 model with inputs (window, rr[, diff]) and outputs (embedding, logits) with
+    TFLM."""
 
     def __init__(self, data: bytes, arena: int = 64 * 1024) -> None:
         self.info = inspect_tflite(data)
@@ -213,6 +217,7 @@ class Tflm:
         by_name = {t.name: k for k, t in enumerate(self.inputs)}
         self._in_window = next(k for n, k in by_name.items() if "window" in n)
         self._in_rr = next(k for n, k in by_name.items() if "rr" in n)
+        self._in_diff = next((k for n, k in by_name.items() if "diff" in n), None)
         out_sizes = [int(np.prod(t.shape)) for t in self.outputs]
         self._out_logits = out_sizes.index(min(out_sizes))
         self._out_embedding = 1 - self._out_logits if len(self.outputs) == 2 else None
@@ -227,9 +232,22 @@ class Tflm:
         t = self.inputs[self._in_rr]
         return t.scale[0], t.zero_point[0]
 
-    def run(self, window_q: npt.NDArray[np.int8],
-            rr_q: npt.NDArray[np.int8]) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
-        """int8 inputs (n, 256), (n, 9) -> int8 logits (n, 5) and embedding (n, E)."""
+    @property
+    def has_diff(self) -> bool:
+        return self._in_diff is not None
+
+    @property
+    def diff_quant(self) -> tuple[float, int]:
+        assert self._in_diff is not None, "model has no diff input"
+        t = self.inputs[self._in_diff]
+        return t.scale[0], t.zero_point[0]
+
+    def run(self, window_q: npt.NDArray[np.int8], rr_q: npt.NDArray[np.int8],
+            diff_q: npt.NDArray[np.int8] | None = None
+            ) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
+        """int8 inputs (n, 256), (n, 9)[, (n, 256)] -> int8 logits (n, 5) and embedding (n, E)."""
+        if self._in_diff is not None and diff_q is None:
+            raise ValueError("this model needs the diff input")
         n = window_q.shape[0]
         logits = np.empty((n, int(np.prod(self.outputs[self._out_logits].shape))), np.int8)
         emb_size = (int(np.prod(self.outputs[self._out_embedding].shape))
@@ -242,6 +260,11 @@ class Tflm:
                                self._in_window)
             self._it.set_input(np.ascontiguousarray(rr_q[i].reshape(rs), dtype=np.int8),
                                self._in_rr)
+            if self._in_diff is not None:
+                assert diff_q is not None
+                ds = self.inputs[self._in_diff].shape
+                self._it.set_input(np.ascontiguousarray(diff_q[i].reshape(ds), dtype=np.int8),
+                                   self._in_diff)
             self._it.invoke()
             logits[i] = self._it.get_output(self._out_logits).reshape(-1)
             if self._out_embedding is not None:
@@ -253,7 +276,8 @@ def intermediate_tensors(data: bytes, inputs: dict[str, npt.NDArray[np.int8]],
                          arena: int = 64 * 1024) -> dict[int, list[int]]:
     """Every op output of one TFLM invocation, by tensor index (for bit-exact C debugging).
 
-    `inputs` maps a substring of the input tensor name ("window", "rr") to its int8 data.
+    `inputs` maps a substring of the input tensor name ("window", "rr", "diff") to its int8
+    data.
     """
     from tflite_micro.python.tflite_micro import runtime
 

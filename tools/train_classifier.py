@@ -2,7 +2,8 @@
 """Train the tiny int8 transformer beat classifier on MIT-BIH DS1, export it, test it on DS2.
 
     pip install -e ".[train]"
-    python tools/train_classifier.py --out models/ --seed 0
+    python tools/train_classifier.py --out models/ --seed 0        # the shipped model
+    python tools/train_classifier.py --configs base qf qf_bal35 --cv-only --cv-log cv.jsonl
 
 Steps (all seeded; the whole run takes about 10 minutes on 2 CPU cores):
 1. Features (`ecgedge.beats`) of every reference beat of the MLII lead of DS1, clean and with
@@ -11,7 +12,10 @@ Steps (all seeded; the whole run takes about 10 minutes on 2 CPU cores):
 2. Cross-validation on DS1 by patient: 5 folds of whole records (stratified by their S and V
    counts). For each candidate configuration the models are scored after every epoch on their
    held-out records; the pooled out-of-fold score, mean(F1 of S, F1 of V) with per-class logit
-   offsets tuned on those out-of-fold logits, picks configuration and epoch count.
+   offsets tuned on those out-of-fold logits, picks the epoch count. The fold models of that
+   epoch are then exported to int8 exactly like the final model (offsets in the head bias,
+   calibrated on their own training records) and run by TFLM on their held-out records: that
+   int8 out-of-fold score picks the configuration (`--cv-log` keeps every configuration tried).
 3. One model on all of DS1 with the chosen settings; the tuned offsets are folded into the
    head's bias. Export to a fully int8 `.tflite` (calibrated on DS1 beats), check its tensor
    types, run it with the TFLM reference interpreter on every DS2 reference beat, and write the
@@ -88,17 +92,38 @@ class Config:
     gain: float = 0.15       # +- relative random window gain
     label_smoothing: float = 0.05
     dropout: float = 0.0
+    norm: str = "bn"         # "bn": BatchNorm after each residual; "none": plain residuals
+    relu6: bool = False      # bounded activations (fused RELU6) for tighter int8 ranges
+    diff: bool = False       # third input: window minus the running template (beats.py 6-7)
+    focal: float = 0.0       # focal-loss gamma (0: cross-entropy)
+    qat: bool = False        # fake-quantize activations (8 bit, EMA ranges) while training
 
     def name(self) -> str:
         return (f"d{self.d_model}h{self.heads}f{self.ff}b{self.blocks}p{self.patch}"
-                f"e{self.emb}bal{self.balance:g}")
+                f"e{self.emb}bal{self.balance:g}{self.norm}{'r6' if self.relu6 else ''}"
+                f"{'diff' if self.diff else ''}{f'fo{self.focal:g}' if self.focal else ''}"
+                f"{'qat' if self.qat else ''}")
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return ("window", "rr", "diff") if self.diff else ("window", "rr")
 
 
 DEFAULT = Config()
 GRID = {
     "base": DEFAULT,
     "wide": replace(DEFAULT, d_model=24, ff=48),
+    "qf": replace(DEFAULT, norm="none", relu6=True),
+    "qf_diff": replace(DEFAULT, norm="none", relu6=True, diff=True),
+    "qf_qat": replace(DEFAULT, norm="none", relu6=True, qat=True),
+    "qf_bal75": replace(DEFAULT, norm="none", relu6=True, balance=0.75),
+    "qf_bal35": replace(DEFAULT, norm="none", relu6=True, balance=0.35),
+    "qf_focal2": replace(DEFAULT, norm="none", relu6=True, focal=2.0),
+    "qf_p8": replace(DEFAULT, norm="none", relu6=True, patch=8),
 }
+
+
+SHIPPED = "qf_bal35"  # best int8 DS1-CV score of GRID (models/README.md)
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,11 +136,24 @@ class RecordData:
     classes: npt.NDArray[np.int8]          # per beat, -1 for unclassed beats
     rr: npt.NDArray[np.float32]            # (n, 9)
     windows: npt.NDArray[np.float32]       # (copies, n, 256 + 2*margin), normalised
+    diffs: npt.NDArray[np.float32]         # (copies, n, 256 + 2*margin), window - template
     fs: float = 360.0
 
     def model_window(self, copy: int = 0) -> npt.NDArray[np.float32]:
         m = (self.windows.shape[2] - B.WINDOW_LEN) // 2
         return np.ascontiguousarray(self.windows[copy, :, m: m + B.WINDOW_LEN])
+
+    def model_diff(self, copy: int = 0) -> npt.NDArray[np.float32]:
+        m = (self.diffs.shape[2] - B.WINDOW_LEN) // 2
+        return np.ascontiguousarray(self.diffs[copy, :, m: m + B.WINDOW_LEN])
+
+    def inputs(self, names: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """Clean model inputs of the labelled beats."""
+        m = self.labelled
+        allv = {"window": self.model_window()[m], "rr": self.rr[m]}
+        if "diff" in names:
+            allv["diff"] = self.model_diff()[m]
+        return {k: allv[k] for k in names}
 
     @property
     def labelled(self) -> npt.NDArray[np.bool_]:
@@ -166,7 +204,8 @@ def load_record(db: Path, name: str, margin: int, noise: dict[str, Any] | None =
         centre = wide[:, margin: margin + B.WINDOW_LEN]
         scales = B.amplitude_scales(B.r_amplitudes(centre))
         copies.append(B.normalize_windows(wide, scales))
-    return RecordData(name, pos, cls, B.rr_features(pos, lead.fs_hz), np.stack(copies),
+    diffs = np.stack([B.template_diffs(c) for c in copies])
+    return RecordData(name, pos, cls, B.rr_features(pos, lead.fs_hz), np.stack(copies), diffs,
                       lead.fs_hz)
 
 
@@ -188,6 +227,7 @@ class Pool:
     """All labelled beats of some records, as training draws them."""
 
     windows: npt.NDArray[np.float32]   # (copies, n, 256 + 2*margin)
+    diffs: npt.NDArray[np.float32]     # (copies, n, 256 + 2*margin)
     rr: npt.NDArray[np.float32]        # (n, 9)
     y: npt.NDArray[np.int64]           # (n,)
     record: npt.NDArray[np.int64]      # (n,) index into the record list
@@ -196,14 +236,19 @@ class Pool:
     def of(cls, recs: Sequence[RecordData], which: Sequence[int]) -> Pool:
         ms = [recs[i].labelled for i in which]
         return cls(np.concatenate([recs[i].windows[:, m] for i, m in zip(which, ms)], axis=1),
+                   np.concatenate([recs[i].diffs[:, m] for i, m in zip(which, ms)], axis=1),
                    np.concatenate([recs[i].rr[m] for i, m in zip(which, ms)]),
                    np.concatenate([recs[i].classes[m] for i, m in zip(which, ms)]).astype(
                        np.int64),
                    np.concatenate([np.full(int(m.sum()), i) for i, m in zip(which, ms)]))
 
-    def clean_inputs(self, margin: int) -> dict[str, npt.NDArray[np.float32]]:
-        return {"window": np.ascontiguousarray(self.windows[0, :, margin: margin + B.WINDOW_LEN]),
-                "rr": self.rr}
+    def clean_inputs(self, margin: int,
+                     names: Sequence[str] = ("window", "rr")) -> dict[str, npt.NDArray[np.float32]]:
+        out = {"window": np.ascontiguousarray(self.windows[0, :, margin: margin + B.WINDOW_LEN]),
+               "rr": self.rr}
+        if "diff" in names:
+            out["diff"] = np.ascontiguousarray(self.diffs[0, :, margin: margin + B.WINDOW_LEN])
+        return out
 
 
 def draw_epoch(pool: Pool, cfg: Config, margin: int,
@@ -225,7 +270,11 @@ def draw_epoch(pool: Pool, cfg: Config, margin: int,
     rr = pool.rr[idx].copy()
     rr[:, :3] = np.clip(rr[:, :3] * rng.uniform(0.85, 1.15, size=(n, 1)), 0,
                         B.RR_SECONDS_MAX).astype(np.float32)
-    return {"window": win, "rr": rr}, pool.y[idx]
+    out = {"window": win, "rr": rr}
+    if cfg.diff:
+        d = pool.diffs[copy[:, None], idx[:, None], cols]
+        out["diff"] = np.clip(d * gain, -B.WINDOW_CLIP, B.WINDOW_CLIP).astype(np.float32)
+    return out, pool.y[idx]
 
 
 # --------------------------------------------------------------------------------------------
@@ -252,41 +301,97 @@ def build_model(cfg: Config, batch_size: int | None = None) -> Any:
         def call(self, x: Any) -> Any:
             return x + self.pe
 
+    @keras.saving.register_keras_serializable(package="ecgedge")
+    class FakeQuant(layers.Layer):
+        """Quantization-aware training: 8-bit fake quantization (straight-through gradient)
+        with the range tracked as an EMA of the batch min / max (always including 0, like
+        TFLite's calibration). Left out of the exported model (the converter calibrates)."""
+
+        def build(self, shape: Any) -> None:
+            z = keras.initializers.Zeros()
+            self.lo = self.add_weight(shape=(), initializer=z, trainable=False, name="lo")
+            self.hi = self.add_weight(shape=(), initializer=z, trainable=False, name="hi")
+            self.seen = self.add_weight(shape=(), initializer=z, trainable=False, name="seen")
+
+        def call(self, x: Any, training: Any = None) -> Any:
+            import tensorflow as tf
+
+            if training:
+                bl = tf.minimum(tf.reduce_min(tf.stop_gradient(x)), 0.0)
+                bh = tf.maximum(tf.reduce_max(tf.stop_gradient(x)), 0.0)
+                mom = tf.where(self.seen > 0, 0.99, 0.0)
+                lo = mom * self.lo + (1.0 - mom) * bl
+                hi = mom * self.hi + (1.0 - mom) * bh
+                self.lo.assign(lo)
+                self.hi.assign(hi)
+                self.seen.assign(1.0)
+            else:
+                lo, hi = self.lo, self.hi
+            hi = tf.maximum(hi, lo + 1e-3)
+            return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=8)
+
+    fq_count = [0]
+
+    def fq(x: Any) -> Any:
+        if not cfg.qat:
+            return x
+        fq_count[0] += 1
+        return FakeQuant(name=f"fq{fq_count[0]}")(x)
+
     def token_dense(units: int, name: str, activation: str | None = None) -> Any:
         # EinsumDense converts to FULLY_CONNECTED with static shapes (Dense on 3-D does not).
         return layers.EinsumDense("btc,cu->btu", (tokens, units), bias_axes="u",
                                   activation=activation, name=name)
 
+    act = "relu6" if cfg.relu6 else "relu"
+
+    def norm(name: str, x: Any) -> Any:
+        return layers.BatchNormalization(name=name)(x) if cfg.norm == "bn" else x
+
     win = keras.Input((B.WINDOW_LEN,), name="window", batch_size=batch_size)
     rr = keras.Input((B.N_RR_FEATURES,), name="rr", batch_size=batch_size)
+    ins = [win, rr]
     x = Patches(name="patches")(win)
-    x = token_dense(cfg.d_model, "patch_embed")(x)
-    x = PositionEmbedding(name="pos_embed")(x)
+    x = fq(token_dense(cfg.d_model, "patch_embed")(x))
+    if cfg.diff:
+        dif = keras.Input((B.WINDOW_LEN,), name="diff", batch_size=batch_size)
+        ins.append(dif)
+        xd = Patches(name="patches_diff")(dif)
+        xd = fq(layers.EinsumDense("btc,cu->btu", (tokens, cfg.d_model),
+                                   name="patch_embed_diff")(xd))
+        x = fq(layers.Add(name="tokens")([x, xd]))
+    x = fq(PositionEmbedding(name="pos_embed")(x))
     for b in range(cfg.blocks):
-        a = layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads, name=f"mha{b}")(x, x)
-        x = layers.BatchNormalization(name=f"norm{b}a")(layers.Add()([x, a]))
-        f = token_dense(cfg.ff, f"ff{b}a", "relu")(x)
-        f = token_dense(cfg.d_model, f"ff{b}b")(f)
-        x = layers.BatchNormalization(name=f"norm{b}b")(layers.Add()([x, f]))
-    pooled = layers.GlobalAveragePooling1D(name="pool")(x)
-    r = layers.Dense(cfg.rr_hidden, activation="relu", name="rr_mlp")(rr)
-    j = layers.Add(name="join")([layers.Dense(cfg.mix, name="join_morph")(pooled),
-                                 layers.Dense(cfg.mix, name="join_rr")(r)])
-    j = layers.ReLU(name="join_relu")(j)
+        a = fq(layers.MultiHeadAttention(cfg.heads, cfg.d_model // cfg.heads,
+                                         name=f"mha{b}")(x, x))
+        x = fq(norm(f"norm{b}a", layers.Add()([x, a])))
+        f = fq(token_dense(cfg.ff, f"ff{b}a", act)(x))
+        f = fq(token_dense(cfg.d_model, f"ff{b}b")(f))
+        x = fq(norm(f"norm{b}b", layers.Add()([x, f])))
+    pooled = fq(layers.GlobalAveragePooling1D(name="pool")(x))
+    r = fq(layers.Dense(cfg.rr_hidden, activation=act, name="rr_mlp")(rr))
+    j = layers.Add(name="join")([fq(layers.Dense(cfg.mix, name="join_morph")(pooled)),
+                                 fq(layers.Dense(cfg.mix, name="join_rr")(r))])
+    j = fq(layers.Activation(act, name="join_relu")(j))
     if cfg.dropout:
         j = layers.Dropout(cfg.dropout)(j)
-    emb = layers.Dense(cfg.emb, activation="relu", name="embedding")(j)
-    logits = layers.Dense(N_CLASSES, name="head")(emb)
-    return keras.Model([win, rr], logits, name="beat_tx")
+    emb = fq(layers.Dense(cfg.emb, activation=act, name="embedding")(j))
+    logits = fq(layers.Dense(N_CLASSES, name="head")(emb))
+    return keras.Model(ins, logits, name="beat_tx")
 
 
 def compile_model(model: Any, cfg: Config, steps_total: int) -> None:
     import keras
 
     sched = keras.optimizers.schedules.CosineDecay(cfg.lr, decay_steps=steps_total, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(sched),
-                  loss=keras.losses.CategoricalCrossentropy(from_logits=True,
-                                                            label_smoothing=cfg.label_smoothing))
+    if cfg.focal:
+        loss = keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=cfg.focal,
+                                                         from_logits=True,
+                                                         label_smoothing=cfg.label_smoothing)
+    else:
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                    label_smoothing=cfg.label_smoothing)
+    model.compile(optimizer=keras.optimizers.Adam(sched), loss=loss)
 
 
 def setup_tf(seed: int) -> None:
@@ -425,6 +530,9 @@ class CvResult:
     fold_scores: list[list[float]] = field(default_factory=list)  # [epoch][fold], plain argmax
     oof: list[npt.NDArray[np.float32]] = field(default_factory=list)  # logits per epoch
     y: npt.NDArray[np.int64] | None = None
+    weights: list[list[Any]] = field(default_factory=list)  # [epoch][fold] model weights
+    seconds: float = 0.0
+    int8: dict[str, Any] = field(default_factory=dict)     # int8 OOF check at the chosen epoch
 
 
 def cross_validate(name: str, cfg: Config, recs: Sequence[RecordData], folds: list[list[int]],
@@ -435,6 +543,8 @@ def cross_validate(name: str, cfg: Config, recs: Sequence[RecordData], folds: li
     y_all = np.concatenate([r.classes[r.labelled] for r in recs]).astype(np.int64)
     oof = [np.zeros((y_all.size, N_CLASSES), np.float32) for _ in range(cfg.max_epochs)]
     fold_scores = [[0.0] * len(folds) for _ in range(cfg.max_epochs)]
+    weights: list[list[Any]] = [[None] * len(folds) for _ in range(cfg.max_epochs)]
+    t0 = time.time()
     steps = cfg.max_epochs * (cfg.epoch_samples // cfg.batch + 1)
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task(f"CV {name}", total=len(folds) * cfg.max_epochs)
@@ -442,7 +552,7 @@ def cross_validate(name: str, cfg: Config, recs: Sequence[RecordData], folds: li
             train_idx = [i for i in range(len(recs)) if i not in held]
             pool = Pool.of(recs, train_idx)
             val = Pool.of(recs, held)
-            val_in = val.clean_inputs(margin)
+            val_in = val.clean_inputs(margin, cfg.input_names)
             rows = np.concatenate([np.arange(offs[i], offs[i + 1]) for i in held])
             setup_tf(seed + 17 * (k + 1))
             model = build_model(cfg)
@@ -453,6 +563,7 @@ def cross_validate(name: str, cfg: Config, recs: Sequence[RecordData], folds: li
                 fit_epoch(model, x, y, cfg)
                 lg = predict(model, val_in)
                 oof[e][rows] = lg
+                weights[e][k] = model.get_weights()
                 fold_scores[e][k] = score(confusion(val.y, np.argmax(lg, axis=1)))
                 prog.advance(task)
     scores, raw, offsets = [], [], []
@@ -461,7 +572,35 @@ def cross_validate(name: str, cfg: Config, recs: Sequence[RecordData], folds: li
         o, s = tune_offsets(oof[e], y_all)
         scores.append(s)
         offsets.append(o)
-    return CvResult(name, cfg, scores, raw, offsets, fold_scores, oof, y_all)
+    return CvResult(name, cfg, scores, raw, offsets, fold_scores, oof, y_all, weights,
+                    time.time() - t0)
+
+
+def int8_cv(res: CvResult, recs: Sequence[RecordData], folds: list[list[int]], epoch: int,
+            seed: int, margin: int) -> dict[str, Any]:
+    """The fold models of `epoch`, each exported to int8 the way the final model is (offsets in
+    the head bias, calibrated on its own training records) and run by TFLM on its held-out
+    records: pooled int8 out-of-fold score and the float/int8 agreement."""
+    assert res.y is not None
+    n_beats = [int(r.labelled.sum()) for r in recs]
+    offs = np.concatenate([[0], np.cumsum(n_beats)])
+    pred = np.zeros(res.y.size, np.int64)
+    off = res.offsets[epoch - 1]
+    for k, held in enumerate(folds):
+        train_idx = [i for i in range(len(recs)) if i not in held]
+        model = build_model(res.cfg)
+        model.set_weights(res.weights[epoch - 1][k])
+        data = X.convert_int8(export_model(model, res.cfg, off),
+                              calibration_set(recs, margin, seed, which=train_idx,
+                                              names=res.cfg.input_names))
+        lg = np.concatenate([tflm_logits(data, recs[i]) for i in held])
+        rows = np.concatenate([np.arange(offs[i], offs[i + 1]) for i in held])
+        pred[rows] = np.argmax(lg, axis=1)
+    fpred = np.argmax(res.oof[epoch - 1] + off, axis=1)
+    m = confusion(res.y, pred)
+    return {"score": round(score(m), 2), "classes": class_stats(m),
+            "agreement_with_float_pct": round(100.0 * float(np.mean(pred == fpred)), 3),
+            "float_score": round(score(confusion(res.y, fpred)), 2)}
 
 
 def pick_epoch(res: CvResult) -> int:
@@ -496,17 +635,20 @@ def export_model(model: Any, cfg: Config, offsets: npt.NDArray[np.float32]) -> A
     logits)."""
     import keras
 
-    m1 = build_model(cfg, batch_size=1)
-    m1.set_weights(model.get_weights())
+    m1 = build_model(replace(cfg, qat=False), batch_size=1)  # no fake-quant layers
+    for layer in m1.layers:
+        if layer.weights:
+            layer.set_weights(model.get_layer(layer.name).get_weights())
     head = m1.get_layer("head")
     head.bias.assign(np.asarray(head.bias) + offsets)
     return keras.Model(m1.inputs, [m1.get_layer("embedding").output, m1.output])
 
 
-def calibration_set(recs: Sequence[RecordData], margin: int, seed: int,
-                    n: int = 2000) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+def calibration_set(recs: Sequence[RecordData], margin: int, seed: int, n: int = 2000,
+                    which: Sequence[int] | None = None,
+                    names: Sequence[str] = ("window", "rr")) -> dict[str, npt.NDArray[np.float32]]:
     """DS1 beats for int8 calibration: half drawn uniformly, half class-balanced, all copies."""
-    pool = Pool.of(recs, range(len(recs)))
+    pool = Pool.of(recs, range(len(recs)) if which is None else which)
     rng = np.random.default_rng([seed, 7])
     counts = np.bincount(pool.y, minlength=N_CLASSES)
     p = (1.0 / counts[pool.y])
@@ -515,7 +657,25 @@ def calibration_set(recs: Sequence[RecordData], margin: int, seed: int,
                           rng.choice(pool.y.size, n - n // 2, replace=False, p=p)])
     copy = rng.integers(pool.windows.shape[0], size=idx.size)
     win = pool.windows[copy, idx, margin: margin + B.WINDOW_LEN]
-    return np.ascontiguousarray(win, dtype=np.float32), pool.rr[idx]
+    out = {"window": np.ascontiguousarray(win, dtype=np.float32), "rr": pool.rr[idx]}
+    if "diff" in names:
+        out["diff"] = np.ascontiguousarray(pool.diffs[copy, idx, margin: margin + B.WINDOW_LEN],
+                                           dtype=np.float32)
+    return {k: out[k] for k in names}
+
+
+def tflm_logits(data: bytes, rec: RecordData, run: Any = None) -> npt.NDArray[np.int8]:
+    """int8 logits of the labelled beats of one record by TFLM (clean inputs)."""
+    run = run or X.Tflm(data)
+    m = rec.labelled
+    ws, wz = run.window_quant
+    rs, rz = run.rr_quant
+    dq = None
+    if run.has_diff:
+        ds, dz = run.diff_quant
+        dq = B.quantize(rec.model_diff()[m], ds, dz)
+    lg, _ = run.run(B.quantize(rec.model_window()[m], ws, wz), B.quantize(rec.rr[m], rs, rz), dq)
+    return lg
 
 
 def ds2_features() -> list[RecordData]:
@@ -525,16 +685,12 @@ def ds2_features() -> list[RecordData]:
 def tflm_predict(data: bytes, recs: Sequence[RecordData]) -> list[npt.NDArray[np.int8]]:
     """int8 logits of every labelled beat of each record, by the TFLM interpreter."""
     run = X.Tflm(data)
-    ws, wz = run.window_quant
-    rs, rz = run.rr_quant
     out = []
     with Progress(console=console, transient=True) as prog:
         task = prog.add_task("TFLM on DS2", total=sum(int(r.labelled.sum()) for r in recs))
         for r in recs:
-            m = r.labelled
-            lg, _ = run.run(B.quantize(r.model_window()[m], ws, wz), B.quantize(r.rr[m], rs, rz))
-            out.append(lg)
-            prog.advance(task, int(m.sum()))
+            out.append(tflm_logits(data, r, run))
+            prog.advance(task, int(r.labelled.sum()))
     return out
 
 
@@ -616,22 +772,32 @@ def write_vectors(path: Path, data: bytes, seed: int) -> None:
         for i in idx:
             w, r = rec.model_window()[i], rec.rr[i]
             wq, rq = B.quantize(w, ws, wz), B.quantize(r, rs, rz)
-            lg, em = run.run(wq[None], rq[None])
+            extra: dict[str, Any] = {}
+            dq = None
+            if run.has_diff:
+                d = rec.model_diff()[i]
+                dq = B.quantize(d, *run.diff_quant)
+                extra = {"diff_f32": [float(v) for v in d], "diff_q": dq.tolist()}
+            lg, em = run.run(wq[None], rq[None], None if dq is None else dq[None])
             beats_out.append({
                 "record": name, "beat_index": int(i), "r_sample": int(rec.positions[i]),
                 "class": B.AAMI_CLASSES[int(rec.classes[i])] if rec.classes[i] >= 0 else None,
                 "window_f32": [float(v) for v in w], "rr_f32": [float(v) for v in r],
-                "window_q": wq.tolist(), "rr_q": rq.tolist(),
+                "window_q": wq.tolist(), "rr_q": rq.tolist(), **extra,
                 "embedding_q": em[0].tolist(), "logits_q": lg[0].tolist(),
                 "predicted": B.AAMI_CLASSES[int(np.argmax(lg[0]))]})
     first = beats_out[0]
-    dump = X.intermediate_tensors(data, {"window": np.asarray(first["window_q"], np.int8),
-                                         "rr": np.asarray(first["rr_q"], np.int8)})
+    feed = {"window": np.asarray(first["window_q"], np.int8),
+            "rr": np.asarray(first["rr_q"], np.int8)}
+    if run.has_diff:
+        feed["diff"] = np.asarray(first["diff_q"], np.int8)
+    dump = X.intermediate_tensors(data, feed)
     doc = {"model_sha256": X.sha256(data),
            "intermediate_tensors_of_first_beat": {str(k): v for k, v in dump.items()},
            "how": "record's MLII lead -> ecgedge.beats features (reference beat positions, "
                   "mains 60 Hz) -> quantize with the input scales -> TFLM",
-           "window_quant": [ws, wz], "rr_quant": [rs, rz], "beats": beats_out}
+           "window_quant": [ws, wz], "rr_quant": [rs, rz],
+           **({"diff_quant": list(run.diff_quant)} if run.has_diff else {}), "beats": beats_out}
     path.write_text(json.dumps(doc) + "\n")
 
 
@@ -666,6 +832,8 @@ def model_card(name: str, data: bytes, cfg: Config, params: dict[str, int], aren
                        "zero_point": run.window_quant[1]},
             "rr": {"shape": [1, B.N_RR_FEATURES], "scale": run.rr_quant[0],
                    "zero_point": run.rr_quant[1], "features": list(B.RR_FEATURE_NAMES)},
+            **({"diff": {"shape": [1, B.WINDOW_LEN], "scale": run.diff_quant[0],
+                         "zero_point": run.diff_quant[1]}} if run.has_diff else {}),
         },
         "outputs": {
             "logits": {t.name: {"shape": list(t.shape), "scale": t.scale[0],
@@ -723,10 +891,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="beat_tx")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--configs", nargs="+", default=list(GRID), choices=list(GRID))
+    ap.add_argument("--configs", nargs="+", default=[SHIPPED], choices=list(GRID),
+                    help=f"configurations to cross-validate (default: {SHIPPED}, the shipped "
+                         "model's; the CV table in models/README.md lists all of GRID)")
     ap.add_argument("--noise-copies", type=int, default=2)
     ap.add_argument("--max-epochs", type=int, default=None, help="override the configs' value")
     ap.add_argument("--cv-only", action="store_true", help="stop after cross-validation")
+    ap.add_argument("--no-int8-cv", action="store_true",
+                    help="skip the int8 (TFLM) check of the fold models; select on float OOF")
+    ap.add_argument("--cv-log", type=Path, default=None,
+                    help="append each config's CV summary (one JSON line) to this file")
     ap.add_argument("--eval-only", action="store_true",
                     help="only evaluate OUT/NAME.tflite on DS2 with TFLM (no TensorFlow)")
     args = ap.parse_args(argv)
@@ -756,18 +930,33 @@ def main(argv: list[str] | None = None) -> int:
         res = cross_validate(name, cfg, ds1, folds, args.seed, margin)
         results.append(res)
         e = pick_epoch(res)
+        if not args.no_int8_cv:
+            res.int8 = int8_cv(res, ds1, folds, e, args.seed, margin)
+        res.weights = []  # free memory
         console.print(f"CV {name} ({cfg.name()}): best epoch {e}, OOF score "
-                      f"{res.scores[e - 1]:.1f} (raw argmax {res.raw_scores[e - 1]:.1f}) "
-                      f"[{time.time() - t:.0f} s]")
+                      f"{res.scores[e - 1]:.1f} (raw argmax {res.raw_scores[e - 1]:.1f}); int8 "
+                      f"{res.int8.get('score')} agreement {res.int8.get('agreement_with_float_pct')}"
+                      f" % [{time.time() - t:.0f} s]")
+        if args.cv_log is not None:
+            mm = confusion(res.y, np.argmax(res.oof[e - 1] + res.offsets[e - 1], axis=1))
+            with args.cv_log.open("a") as fh:
+                fh.write(json.dumps({"name": name, "config": asdict(cfg), "epochs": e,
+                                     "score": round(res.scores[e - 1], 2),
+                                     "classes": class_stats(mm), "int8": res.int8,
+                                     "offsets": [float(v) for v in res.offsets[e - 1]],
+                                     "seconds": round(res.seconds, 1)}) + "\n")
     table = Table(title="DS1 cross-validation (pooled out-of-fold, tuned offsets)")
     table.add_column("config")
     table.add_column("epochs", justify="right")
     table.add_column("score", justify="right")
+    table.add_column("int8 score", justify="right")
+    table.add_column("agree %", justify="right")
     table.add_column("fold scores (argmax)", justify="left")
     for c in ("S Se", "S +P", "V Se", "V +P", "F Se", "F +P"):
         table.add_column(c, justify="right")
     cv_summary: dict[str, Any] = {"folds": [[ds1[i].name for i in f] for f in folds],
-                                  "score": "mean(F1_S, F1_V), pooled out-of-fold, offsets tuned",
+                                  "score": "mean(F1_S, F1_V), pooled out-of-fold, offsets tuned; "
+                                           "selection on the int8 (TFLM) out-of-fold score",
                                   "configs": {}}
     best: tuple[float, CvResult, int] | None = None
     for res in results:
@@ -776,21 +965,29 @@ def main(argv: list[str] | None = None) -> int:
         m = confusion(res.y, np.argmax(res.oof[e - 1] + res.offsets[e - 1], axis=1))
         st = class_stats(m)
         table.add_row(res.cfg_name, str(e), f"{res.scores[e - 1]:.1f}",
+                      str(res.int8.get("score", "-")),
+                      str(res.int8.get("agreement_with_float_pct", "-")),
                       " ".join(f"{v:.0f}" for v in res.fold_scores[e - 1]),
                       *[f"{st[c][k]:.1f}" for c in "SVF" for k in ("Se", "PP")])
         cv_summary["configs"][res.cfg_name] = {
             "config": asdict(res.cfg), "epochs": e, "score": round(res.scores[e - 1], 2),
             "score_per_epoch": [round(s, 2) for s in res.scores],
             "fold_scores_argmax": [round(v, 1) for v in res.fold_scores[e - 1]],
-            "offsets": [float(v) for v in res.offsets[e - 1]], "classes": st}
-        if best is None or res.scores[e - 1] > best[0]:
-            best = (res.scores[e - 1], res, e)
+            "offsets": [float(v) for v in res.offsets[e - 1]], "classes": st,
+            "int8": res.int8, "seconds": round(res.seconds, 1)}
+        sel = res.int8.get("score", res.scores[e - 1])  # int8 OOF score when measured
+        if best is None or sel > best[0]:
+            best = (sel, res, e)
     console.print(table)
     assert best is not None
     _, chosen, epochs = best
     offsets = chosen.offsets[epochs - 1]
     cv_summary["chosen"] = {"config": chosen.cfg_name, "epochs": epochs,
                             "offsets": [float(v) for v in offsets]}
+    if args.cv_log is not None and args.cv_log.exists():
+        # every configuration cross-validated so far (earlier runs of this script included)
+        cv_summary["all_runs"] = [json.loads(line) for line in args.cv_log.read_text().splitlines()
+                                  if line.strip()]
     console.print(f"chosen: {chosen.cfg_name}, {epochs} epochs, offsets {offsets.tolist()}")
     if args.cv_only:
         return 0
@@ -798,8 +995,8 @@ def main(argv: list[str] | None = None) -> int:
     model = train_final(chosen.cfg, ds1, epochs, args.seed, margin)
     train_seconds = time.time() - t0
     exp = export_model(model, chosen.cfg, offsets)
-    win_c, rr_c = calibration_set(ds1, margin, args.seed)
-    data = X.convert_int8(exp, win_c, rr_c)
+    data = X.convert_int8(exp, calibration_set(ds1, margin, args.seed,
+                                               names=chosen.cfg.input_names))
     info = X.inspect_tflite(data)
     bad = info.non_int_tensors()
     if bad:
@@ -815,8 +1012,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ds2 = ds2_features()
     # float reference: the training model plus the offsets (= the exported model before int8)
-    float_logits = [predict(model, {"window": r.model_window()[r.labelled], "rr": r.rr[r.labelled]})
-                    + offsets for r in ds2]
+    float_logits = [predict(model, r.inputs(chosen.cfg.input_names)) + offsets for r in ds2]
     res = evaluate_ds2(data, ds2, float_logits)
     print_ds2(res)
     command = "python tools/train_classifier.py " + " ".join(

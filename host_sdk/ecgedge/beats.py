@@ -5,7 +5,9 @@ Everything here is pure numpy and deterministic. The float32 steps use only +, -
 comparisons in the order written below, and every sum is an integer sum, so a C implementation
 following this text reproduces the features bit for bit before it quantizes them.
 
-Per beat the model gets two inputs:
+Per beat the model gets two inputs, ``window`` and ``rr``; ``diff`` (steps 6-7) is an optional
+third input, used only by a model whose card lists a ``diff`` input (the shipped
+``models/beat_tx.tflite`` does not: a firmware need not compute it):
 
 ``window`` — 256 float32 values, the **filtered** ECG around the R peak, amplitude-normalised
     1. Filter the lead with the firmware's conditioning filter (`ecgedge.core.Filter(fs, mains)`:
@@ -23,6 +25,14 @@ Per beat the model gets two inputs:
        (element ``(m-1)//2`` of the ascending sort) of the amplitudes of the last 9 beats
        including this one; the first beats of a stream use the m < 9 beats there are.
     5. ``window_k = clip(w_k / S_n, -4, 4)`` (float32 division, no reciprocal).
+
+``diff`` — 256 float32 values, the beat minus the patient's running average beat (template):
+    6. Template before beat n, ``T_n`` (256 float32): ``T_0 = window_0`` (the first beat's
+       normalised window, step 5); after beat n, ``T_{n+1} = T_n + (window_n - T_n) * 0.03125``
+       (exponential mean over about 32 beats, every beat whatever its class, float32, this
+       exact order of operations: subtract, multiply by the power of two, add).
+    7. ``diff_n = clip(window_n - T_n, -4, 4)`` (float32). The first beat of a stream has
+       ``diff_0 = 0``. Causal: beat n uses beats 0..n only.
 
 ``rr`` — 9 float32 RR-interval features. Intervals are integers in samples at the record's rate:
     ``I_n = r_n - r_{n-1}``. Beat n uses
@@ -76,6 +86,7 @@ __all__ = [
     "aami_class",
     "amplitude_scales",
     "beat_features",
+    "template_diffs",
     "filter_delay",
     "normalize_windows",
     "quantize",
@@ -92,6 +103,7 @@ AMP_HALF_WIDTH = 18    # +-50 ms around the R peak for the amplitude
 AMP_HISTORY = 9        # beats in the running median of amplitudes
 AMP_FLOOR_MV = 0.05    # smallest scale, mV
 WINDOW_CLIP = 4.0
+TEMPLATE_RATE = 0.03125  # 1/32: weight of the newest beat in the running template (step 6)
 RR_LOCAL_N = 8
 RR_LONG_N = 64
 RR_SECONDS_MAX = 3.0
@@ -215,6 +227,26 @@ def normalize_windows(windows: FloatArray, scales: FloatArray) -> FloatArray:
     return np.clip(w / s, F32(-WINDOW_CLIP), F32(WINDOW_CLIP)).astype(np.float32)
 
 
+def template_diffs(windows: FloatArray) -> FloatArray:
+    """diff_n = clip(window_n - T_n, -4, 4) with the running template T (steps 6 and 7).
+
+    `windows` are normalised windows of consecutive beats of one stream, shape (n, L) (L may
+    include a training margin: every column is treated alike).
+    """
+    w = np.asarray(windows, dtype=np.float32)
+    out = np.empty_like(w)
+    if w.shape[0] == 0:
+        return out
+    t = w[0].copy()
+    rate = F32(TEMPLATE_RATE)
+    lo, hi = F32(-WINDOW_CLIP), F32(WINDOW_CLIP)
+    for i in range(w.shape[0]):
+        d = w[i] - t
+        out[i] = np.clip(d, lo, hi)
+        t = t + d * rate
+    return out
+
+
 def _window_sums(v: IntArray, first: int, width: int) -> tuple[IntArray, IntArray]:
     """For every i: sum and count of v[k] for k in max(first, i-width+1) .. i (exact integers)."""
     c = np.concatenate([[0], np.cumsum(v)])
@@ -284,11 +316,13 @@ class BeatFeatures:
         window: (n, WINDOW_LEN) float32, normalised windows.
         rr: (n, N_RR_FEATURES) float32 RR features.
         scale: (n,) float32 amplitude scale S_n used for each window, mV.
+        diff: (n, WINDOW_LEN) float32, window minus the running template (steps 6-7).
     """
 
     window: FloatArray
     rr: FloatArray
     scale: FloatArray
+    diff: FloatArray
 
 
 def beat_features(filtered: npt.ArrayLike, fs_hz: float, r_peaks: npt.ArrayLike,
@@ -305,7 +339,7 @@ def beat_features(filtered: npt.ArrayLike, fs_hz: float, r_peaks: npt.ArrayLike,
     raw = sample_windows(filtered, fs_hz, r_peaks, delay)
     scales = amplitude_scales(r_amplitudes(raw))
     win = normalize_windows(raw, scales)
-    return BeatFeatures(win, rr_features(r_peaks, fs_hz), scales)
+    return BeatFeatures(win, rr_features(r_peaks, fs_hz), scales, template_diffs(win))
 
 
 def _round_half_away(v: FloatArray) -> FloatArray:
