@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from . import _core
 
-__all__ = ["Beats", "Filter", "QrsDetector", "Quality"]
+__all__ = ["BeatClassifier", "Beats", "Filter", "QrsDetector", "Quality"]
 
 MIN_FS_HZ = 125.0
 MAX_FS_HZ = 1000.0
@@ -182,3 +182,8 @@ def detect_qrs(signal_mv: npt.ArrayLike, fs_hz: float, mains_hz: int | None = 50
     """Detect R peaks in a whole recording (one lead, millivolts) in one call."""
     det = QrsDetector(fs_hz, mains_hz, **params)
     return np.concatenate([det.process(signal_mv), det.flush()])
+
+
+# The int8 beat classifier of the same core (ecg_classifier); defined in its own module.
+from .classifier import BeatClassifier  # noqa: E402  (re-export as ecgedge.core.BeatClassifier)
+
