@@ -186,4 +186,3 @@ def detect_qrs(signal_mv: npt.ArrayLike, fs_hz: float, mains_hz: int | None = 50
 
 # The int8 beat classifier of the same core (ecg_classifier); defined in its own module.
 from .classifier import BeatClassifier  # noqa: E402  (re-export as ecgedge.core.BeatClassifier)
-
