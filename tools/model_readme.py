@@ -167,6 +167,20 @@ measured). Earlier run (previous engineer, float CV only): `wide` d24 ff48 with 
 
 Chosen: **{ch['config']}**, {ch['epochs']} epochs, int8 CV score {chosen.get('int8', {}).get('score')} (previous model: the `base` row).
 
+**Seed check** (after the choice, DS1 only; `--seed 1 --configs qf_bal35 base --cv-only`: other
+fold-model initialisations, draws and noise copies). Seed noise is large - as large as the
+differences in the table above - so single-seed rankings are weak evidence:
+
+| config | seed | epochs | float score | int8 score | agree % | int8 S Se / +P | int8 V Se / +P |
+| --- | --- | --- | --- | --- | --- | --- | --- |
+| qf_bal35 | 0 | 16 | 57.13 | 56.94 | 96.51 | 39.5 / 33.1 | 75.3 / 80.5 |
+| qf_bal35 | 1 | 14 | 55.00 | 48.73 | 93.29 | 62.1 / 13.0 | 78.6 / 73.5 |
+| base | 0 | 10 | 53.73 | 52.71 | 96.09 | 40.6 / 24.1 | 81.7 / 69.6 |
+| base | 1 | 12 | 50.78 | 47.91 | 95.23 | 37.1 / 18.5 | 69.8 / 72.5 |
+
+Two-seed means: qf_bal35 float 56.1 / int8 52.8; base float 52.3 / int8 50.3. qf_bal35 stays
+ahead on both seeds, by about 4 points float and 1-5 points int8.
+
 ### DS2 (test; 22 records, {ds2['beats']} reference beats, int8, TFLM reference interpreter)
 
 {confusion_table(ds2['confusion_ref_rows_pred_cols'], ds2['classes'])}
