@@ -279,7 +279,8 @@ class Uart:
                 self.tracker.update(f)
             self.frames += new
 
-    def response(self, seq: int, timeout: float = 5.0) -> Any:
+    def response(self, seq: int, timeout: float = 20.0) -> Any:
+        # A liveness bound: a loaded 2-core runner can keep QEMU from answering for seconds.
         deadline = time.monotonic() + timeout
         while True:
             for f in self.frames:

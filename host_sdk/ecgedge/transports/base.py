@@ -211,3 +211,17 @@ def popen_tied(cmd: list[str], **kwargs: Any) -> "subprocess.Popen[bytes]":
     if not sys.platform.startswith("linux"):
         return subprocess.Popen(cmd, **kwargs)
     return subprocess.Popen([sys.executable, "-c", _SHIM, str(os.getpid()), *cmd], **kwargs)
+
+
+#: How long a child process (virtual device, QEMU) gets to exit after it is asked to.
+STOP_TIMEOUT_S = 5.0
+
+
+def kill_child(proc: "subprocess.Popen[bytes]") -> None:
+    """Kill a child started by `popen_tied` if it still runs, and reap it (bounded wait)."""
+    if proc.poll() is None:
+        proc.kill()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass

@@ -33,7 +33,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import TransportError
-from .base import Transport, closed_error, free_port, popen_tied, split_url
+from .base import (
+    closed_error,
+    free_port,
+    kill_child,
+    popen_tied,
+    split_url,
+    STOP_TIMEOUT_S,
+    Transport,
+)
 from .socket import SocketTransport
 
 __all__ = ["BUILD_COMMAND", "DEFAULT_ELF", "QEMU", "QemuTransport", "TRANSPORT", "default_elf",
@@ -46,7 +54,6 @@ BUILD_COMMAND = ["make", "-C", "firmware/qemu", "device"]  #: run in the project
 BUILD_TIMEOUT_S = 600.0
 CONNECT_TIMEOUT_S = 10.0
 BOOT_TIMEOUT_S = 2.0  #: writes wait this long at most for the guest's first byte
-STOP_TIMEOUT_S = 5.0
 
 
 def _project_root() -> Path:
@@ -73,15 +80,6 @@ def qemu_command(elf: str | Path, port: int, icount_shift: int | None = None) ->
     if icount_shift is not None:
         cmd += ["-icount", f"shift={icount_shift}"]
     return cmd
-
-
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 class QemuTransport(Transport):
@@ -169,7 +167,7 @@ class QemuTransport(Transport):
                                    stdout=self._log, stderr=subprocess.STDOUT)
         except OSError as exc:
             raise TransportError(f"{self.url}: cannot run {QEMU} ({exc})") from exc
-        self._finalizer = weakref.finalize(self, _kill, self.proc)
+        self._finalizer = weakref.finalize(self, kill_child, self.proc)
         deadline = time.monotonic() + self.connect_timeout_s
         while True:
             if self.proc.poll() is not None:
@@ -228,7 +226,7 @@ class QemuTransport(Transport):
             try:
                 await asyncio.to_thread(proc.wait, STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                await asyncio.to_thread(_kill, proc)
+                await asyncio.to_thread(kill_child, proc)
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None

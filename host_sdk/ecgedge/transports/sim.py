@@ -35,13 +35,21 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import TransportError, UrlError
-from .base import READ_SIZE, Transport, UrlOptions, closed_error, popen_tied, split_url
+from .base import (
+    closed_error,
+    kill_child,
+    popen_tied,
+    READ_SIZE,
+    split_url,
+    STOP_TIMEOUT_S,
+    Transport,
+    UrlOptions,
+)
 from .socket import SocketTransport
 
 __all__ = ["BACKENDS", "InProcessSimTransport", "SimOptions", "SimTransport", "TRANSPORT"]
 
 START_TIMEOUT_S = 30.0  #: the subprocess must announce its port within this time
-STOP_TIMEOUT_S = 5.0
 _OPTIONS = {"speed", "mains", "channels", "status_period", "inject_only", "fs", "leads",
             "gain_uv"}
 
@@ -141,15 +149,6 @@ def _channels(opts: UrlOptions) -> list[int] | None:
     return chans
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 class SimTransport(Transport):
     """Spawns ``ecgedge sim --tcp 0`` and connects to it (backend ``"process"``)."""
 
@@ -191,7 +190,7 @@ class SimTransport(Transport):
                                    stderr=self._stderr, env=env)
         except OSError as exc:
             raise TransportError(f"{self.url}: cannot start the virtual device ({exc})") from exc
-        self._finalizer = weakref.finalize(self, _kill, self.proc)
+        self._finalizer = weakref.finalize(self, kill_child, self.proc)
         assert self.proc.stdout is not None
         try:
             line = await asyncio.wait_for(asyncio.to_thread(self.proc.stdout.readline),
@@ -236,7 +235,7 @@ class SimTransport(Transport):
             try:
                 await asyncio.to_thread(proc.wait, STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                await asyncio.to_thread(_kill, proc)
+                await asyncio.to_thread(kill_child, proc)
         if proc is not None and proc.stdout is not None:
             proc.stdout.close()
         if self._finalizer is not None:
