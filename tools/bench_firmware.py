@@ -481,33 +481,42 @@ def _module_of_symbols(bdir: Path) -> dict[str, str]:
     return owner
 
 
-def profile_variant(variant: str, timeout: float = 300.0) -> dict[str, object]:
-    """Exact instructions per function for the `both` pass, from the insn_profile plugin."""
-    bdir = BUILD_ROOT / variant
-    elf = bdir / "bench.elf"
+def _plugin_profile(variant: str, begin: str, end: str, timeout: float
+                    ) -> tuple[Path, QemuRun, list[str], dict[str, int]]:
+    """Run bench.elf under the insn_profile plugin, armed between the `begin`/`end` marker
+    functions. Returns the ELF, its function symbols, the run, the plugin's output lines and the
+    instruction count per function (markers removed)."""
+    elf = BUILD_ROOT / variant / "bench.elf"
     syms = function_symbols(elf)
     addr = {name: a for a, _, name in syms}
     with tempfile.TemporaryDirectory() as tmp:
         outf = Path(tmp) / "profile.txt"
         limit = max(a + sz for a, sz, _ in syms) + 2
-        plugin_arg = (f"{PLUGIN},start={addr['bench_profile_begin']:#x},"
-                      f"stop={addr['bench_profile_end']:#x},out={outf},limit={limit:#x}")
-        cmd_extra = ["-plugin", plugin_arg]
-        run = run_qemu(elf, BENCH_SCRIPT, icount=False, timeout=timeout, extra_args=cmd_extra)
+        plugin_arg = (f"{PLUGIN},start={addr[begin]:#x},stop={addr[end]:#x},out={outf},"
+                      f"limit={limit:#x}")
+        run = run_qemu(elf, BENCH_SCRIPT, icount=False, timeout=timeout,
+                       extra_args=["-plugin", plugin_arg])
         if run.returncode != 0 or not outf.exists():
             raise RuntimeError(f"profile run failed ({run.returncode}): {run.stderr[-2000:]}")
         lines = outf.read_text().splitlines()
-    n = parse_report(run.uart).u("n")
-    head = dict(ln.split() for ln in lines[:2])
-    counts: dict[str, int] = {}
     starts = [a for a, _, _ in syms]
-
+    counts: dict[str, int] = {}
     for ln in lines[2:]:
         a_s, c_s = ln.split()
         a, c = int(a_s, 16), int(c_s)
         i = bisect.bisect_right(starts, a) - 1
         name = syms[i][2] if i >= 0 and a < syms[i][0] + syms[i][1] else f"?{a:#x}"
         counts[name] = counts.get(name, 0) + c
+    return elf, run, lines, counts
+
+
+def profile_variant(variant: str, timeout: float = 300.0) -> dict[str, object]:
+    """Exact instructions per function for the `both` pass, from the insn_profile plugin."""
+    bdir = BUILD_ROOT / variant
+    elf, run, lines, counts = _plugin_profile(variant, "bench_profile_begin",
+                                              "bench_profile_end", timeout)
+    n = parse_report(run.uart).u("n")
+    head = dict(ln.split() for ln in lines[:2])
     # hottest source lines (addr2line; line numbers are those of the sources just built)
     addrs = [int(ln.split()[0], 16) for ln in lines[2:]]
     per_addr = [int(ln.split()[1]) for ln in lines[2:]]
@@ -549,30 +558,10 @@ def profile_variant(variant: str, timeout: float = 300.0) -> dict[str, object]:
 def profile_classifier(variant: str, timeout: float = 300.0) -> dict[str, object]:
     """Exact instructions per function of one classifier round over the sample beats
     (bench_clf_profile_begin/end markers), per beat."""
-    bdir = BUILD_ROOT / variant
-    elf = bdir / "bench.elf"
-    syms = function_symbols(elf)
-    addr = {name: a for a, _, name in syms}
-    with tempfile.TemporaryDirectory() as tmp:
-        outf = Path(tmp) / "profile.txt"
-        limit = max(a + sz for a, sz, _ in syms) + 2
-        plugin_arg = (f"{PLUGIN},start={addr['bench_clf_profile_begin']:#x},"
-                      f"stop={addr['bench_clf_profile_end']:#x},out={outf},limit={limit:#x}")
-        run = run_qemu(elf, BENCH_SCRIPT, icount=False, timeout=timeout,
-                       extra_args=["-plugin", plugin_arg])
-        if run.returncode != 0 or not outf.exists():
-            raise RuntimeError(f"profile run failed ({run.returncode}): {run.stderr[-2000:]}")
-        lines = outf.read_text().splitlines()
+    begin, end = "bench_clf_profile_begin", "bench_clf_profile_end"
+    _elf, run, _lines, counts = _plugin_profile(variant, begin, end, timeout)
     beats = parse_report(run.uart).u("clf_samples")
-    starts = [a for a, _, _ in syms]
-    counts: dict[str, int] = {}
-    for ln in lines[2:]:
-        a_s, c_s = ln.split()
-        a, c = int(a_s, 16), int(c_s)
-        i = bisect.bisect_right(starts, a) - 1
-        name = syms[i][2] if i >= 0 and a < syms[i][0] + syms[i][1] else f"?{a:#x}"
-        counts[name] = counts.get(name, 0) + c
-    for marker in ("bench_clf_profile_begin", "bench_clf_profile_end"):
+    for marker in (begin, end):
         counts.pop(marker, None)
     total = sum(counts.values())
     return {

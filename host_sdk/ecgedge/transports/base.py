@@ -26,6 +26,7 @@ Rules every implementation follows:
 from __future__ import annotations
 
 import abc
+import asyncio
 import os
 import socket
 import subprocess
@@ -225,3 +226,14 @@ def kill_child(proc: "subprocess.Popen[bytes]") -> None:
             proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             pass
+
+
+async def stop_child(proc: "subprocess.Popen[bytes]") -> None:
+    """Ask a child to exit (SIGTERM), give it STOP_TIMEOUT_S, then kill it; never blocks the loop."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            await asyncio.to_thread(proc.wait, STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            await asyncio.to_thread(kill_child, proc)
+

@@ -37,9 +37,9 @@ from .base import (
     closed_error,
     free_port,
     kill_child,
+    stop_child,
     popen_tied,
     split_url,
-    STOP_TIMEOUT_S,
     Transport,
 )
 from .socket import SocketTransport
@@ -221,12 +221,8 @@ class QemuTransport(Transport):
         if sock is not None:
             await sock.close()
         proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                await asyncio.to_thread(proc.wait, STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                await asyncio.to_thread(kill_child, proc)
+        if proc is not None:
+            await stop_child(proc)
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None

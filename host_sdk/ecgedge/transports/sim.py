@@ -38,10 +38,10 @@ from ..errors import TransportError, UrlError
 from .base import (
     closed_error,
     kill_child,
+    stop_child,
     popen_tied,
     READ_SIZE,
     split_url,
-    STOP_TIMEOUT_S,
     Transport,
     UrlOptions,
 )
@@ -230,12 +230,8 @@ class SimTransport(Transport):
         if sock is not None:
             await sock.close()
         proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                await asyncio.to_thread(proc.wait, STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                await asyncio.to_thread(kill_child, proc)
+        if proc is not None:
+            await stop_child(proc)
         if proc is not None and proc.stdout is not None:
             proc.stdout.close()
         if self._finalizer is not None:
