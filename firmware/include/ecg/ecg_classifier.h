@@ -81,6 +81,20 @@ typedef struct {
     uint32_t version;       /**< the caller's tag (0: the factory head) */
 } ecg_classifier_head_t;
 
+/**
+ * A head's tables in one block, owning its data: what a head package carries and what the
+ * µ-trainer produces. ::ecg_classifier_head_from_tables points an ::ecg_classifier_head_t at it
+ * (the block must then outlive the head, see the file documentation).
+ */
+typedef struct {
+    int8_t weights[ECG_CLASSIFIER_N_CLASSES][ECG_CLASSIFIER_EMBEDDING_LEN]; /**< symmetric int8 */
+    int32_t bias[ECG_CLASSIFIER_N_CLASSES];     /**< at embedding_scale * weight_scale[o] */
+    ecg_nn_quant_t quant[ECG_CLASSIFIER_N_CLASSES]; /**< embedding_scale * weight_scale[o] /
+                                                         logits_scale */
+    float logits_scale;                          /**< scale of the int8 logits */
+    int32_t logits_zero_point;                   /**< zero point of the int8 logits */
+} ecg_classifier_head_tables_t;
+
 /** Classifier configuration. */
 typedef struct {
     void *scratch;          /**< caller-owned, >= ECG_CLASSIFIER_SCRATCH_BYTES bytes, aligned to
@@ -171,6 +185,24 @@ ecg_err_t ecg_classifier_head_init(ecg_classifier_head_t *head, const int8_t *we
                                    const int32_t *bias, const ecg_nn_quant_t *quant,
                                    float logits_scale, int32_t logits_zero_point,
                                    uint32_t version);
+
+/**
+ * @brief Fill a head from a tables block (::ecg_classifier_head_init on its fields).
+ * @param[out] head     the head; points into `tables`
+ * @param[in]  tables   the tables; must outlive the head
+ * @param[in]  version  the caller's tag
+ * @return ECG_OK, ECG_ERR_NULL or ECG_ERR_CONFIG
+ */
+ecg_err_t ecg_classifier_head_from_tables(ecg_classifier_head_t *head,
+                                          const ecg_classifier_head_tables_t *tables,
+                                          uint32_t version);
+
+/**
+ * @brief Copy a head's tables into a block (e.g. the factory head, as the µ-trainer's start).
+ * @return ECG_OK or ECG_ERR_NULL
+ */
+ecg_err_t ecg_classifier_head_to_tables(const ecg_classifier_head_t *head,
+                                        ecg_classifier_head_tables_t *tables);
 
 /**
  * @brief Install a head atomically (one pointer store), effective from the next run.

@@ -93,6 +93,38 @@ ecg_err_t ecg_classifier_head_init(ecg_classifier_head_t *head, const int8_t *we
     return ecg_classifier_check_head(head);
 }
 
+ecg_err_t ecg_classifier_head_from_tables(ecg_classifier_head_t *head,
+                                          const ecg_classifier_head_tables_t *tables,
+                                          uint32_t version)
+{
+    if (tables == NULL) {
+        return ECG_ERR_NULL;
+    }
+    return ecg_classifier_head_init(head, &tables->weights[0][0], tables->bias, tables->quant,
+                                    tables->logits_scale, tables->logits_zero_point, version);
+}
+
+ecg_err_t ecg_classifier_head_to_tables(const ecg_classifier_head_t *head,
+                                        ecg_classifier_head_tables_t *tables)
+{
+    uint32_t o, i;
+    const ecg_nn_fc_params_t *fc;
+    if (head == NULL || tables == NULL || head->fc.weights == NULL || head->fc.quant == NULL) {
+        return ECG_ERR_NULL;
+    }
+    fc = &head->fc;
+    for (o = 0; o < ECG_CLASSIFIER_N_CLASSES; o++) {
+        for (i = 0; i < ECG_CLASSIFIER_EMBEDDING_LEN; i++) {
+            tables->weights[o][i] = fc->weights[o * ECG_CLASSIFIER_EMBEDDING_LEN + i];
+        }
+        tables->bias[o] = fc->bias != NULL ? fc->bias[o] : 0;
+        tables->quant[o] = fc->quant[fc->per_channel ? o : 0u];
+    }
+    tables->logits_scale = head->logits_scale;
+    tables->logits_zero_point = fc->output_offset;
+    return ECG_OK;
+}
+
 ecg_err_t ecg_classifier_init(ecg_classifier_t *c, const ecg_classifier_cfg_t *cfg)
 {
     const ecg_classifier_head_t *head;
