@@ -4,6 +4,8 @@
     pip install -e ".[train]"
     python tools/train_classifier.py --out models/ --seed 0        # the shipped model
     python tools/train_classifier.py --configs base qf qf_bal35 --cv-only --cv-log cv.jsonl
+    python tools/train_classifier.py --configs rrskip_aug --cv-only --seed 1 --cv-log cv.jsonl
+    python tools/train_classifier.py --rr-cue     # how far the RR features alone go for S (DS1)
 
 Steps (all seeded; the whole run takes about 10 minutes on 2 CPU cores):
 1. Features (`ecgedge.beats`) of every reference beat of the MLII lead of DS1, clean and with
@@ -97,12 +99,23 @@ class Config:
     diff: bool = False       # third input: window minus the running template (beats.py 6-7)
     focal: float = 0.0       # focal-loss gamma (0: cross-entropy)
     qat: bool = False        # fake-quantize activations (8 bit, EMA ranges) while training
+    draw_q: bool = True      # False: never draw Q beats (8 in DS1: too few to learn the class)
+    rr_skip: bool = False    # RR MLP also feeds the embedding layer directly (second ADD)
+    wander: float = 0.0      # +- random offset and +- random end-to-end ramp added to windows
+    rr_jitter: float = 0.0   # +- relative random factor on each RR ratio feature (3..8)
+    morph_dropout: float = 0.0  # dropout on the pooled morphology vector (training only)
 
     def name(self) -> str:
         return (f"d{self.d_model}h{self.heads}f{self.ff}b{self.blocks}p{self.patch}"
                 f"e{self.emb}bal{self.balance:g}{self.norm}{'r6' if self.relu6 else ''}"
                 f"{'diff' if self.diff else ''}{f'fo{self.focal:g}' if self.focal else ''}"
-                f"{'qat' if self.qat else ''}")
+                f"{'qat' if self.qat else ''}{'' if self.draw_q else 'noq'}"
+                f"{'rrskip' if self.rr_skip else ''}"
+                f"{f'wa{self.wander:g}' if self.wander else ''}"
+                f"{f'rj{self.rr_jitter:g}' if self.rr_jitter else ''}"
+                f"{f'rh{self.rr_hidden}' if self.rr_hidden != 16 else ''}"
+                f"{f'ep{self.max_epochs}' if self.max_epochs != 16 else ''}"
+                f"{f'md{self.morph_dropout:g}' if self.morph_dropout else ''}")
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -120,6 +133,17 @@ GRID = {
     "qf_bal35": replace(DEFAULT, norm="none", relu6=True, balance=0.35),
     "qf_focal2": replace(DEFAULT, norm="none", relu6=True, focal=2.0),
     "qf_p8": replace(DEFAULT, norm="none", relu6=True, patch=8),
+    "qf_bal35_noq_rrskip": replace(DEFAULT, norm="none", relu6=True, balance=0.35, draw_q=False,
+                                   rr_skip=True),
+    "qf_bal35_noq": replace(DEFAULT, norm="none", relu6=True, balance=0.35, draw_q=False),
+    "rrskip_e24": replace(DEFAULT, norm="none", relu6=True, balance=0.35, draw_q=False,
+                          rr_skip=True, max_epochs=24),
+    "rrskip_aug": replace(DEFAULT, norm="none", relu6=True, balance=0.35, draw_q=False,
+                          rr_skip=True, gain=0.25, wander=0.2, rr_jitter=0.05),
+    "rrskip_md": replace(DEFAULT, norm="none", relu6=True, balance=0.35, draw_q=False,
+                         rr_skip=True, morph_dropout=0.3),
+    "rrskip_rr32": replace(DEFAULT, norm="none", relu6=True, balance=0.35, draw_q=False,
+                           rr_skip=True, rr_hidden=32),
 }
 
 
@@ -257,6 +281,8 @@ def draw_epoch(pool: Pool, cfg: Config, margin: int,
     """One epoch of training beats: class-rebalanced draw, random copy, shift, gain, RR scale."""
     counts = np.bincount(pool.y, minlength=N_CLASSES).astype(np.float64)
     w_class = np.where(counts > 0, counts ** cfg.balance / np.maximum(counts, 1), 0.0)
+    if not cfg.draw_q:
+        w_class[B.AAMI_CLASSES.index("Q")] = 0.0
     p = w_class[pool.y]
     p /= p.sum()
     n = cfg.epoch_samples
@@ -266,10 +292,19 @@ def draw_epoch(pool: Pool, cfg: Config, margin: int,
     cols = shift[:, None] + np.arange(B.WINDOW_LEN)[None, :]
     win = pool.windows[copy[:, None], idx[:, None], cols]
     gain = rng.uniform(1 - cfg.gain, 1 + cfg.gain, size=(n, 1)).astype(np.float32)
-    win = np.clip(win * gain, -B.WINDOW_CLIP, B.WINDOW_CLIP).astype(np.float32)
+    raw: npt.NDArray[np.floating[Any]] = win
+    if cfg.wander:  # baseline left over by the filter: offset + ramp, in normalised units
+        ramp = np.linspace(-0.5, 0.5, B.WINDOW_LEN, dtype=np.float32)[None, :]
+        raw = (win + rng.uniform(-cfg.wander, cfg.wander, size=(n, 1))
+               + rng.uniform(-cfg.wander, cfg.wander, size=(n, 1)) * ramp)
+    win = np.clip(raw * gain, -B.WINDOW_CLIP, B.WINDOW_CLIP).astype(np.float32)
     rr = pool.rr[idx].copy()
     rr[:, :3] = np.clip(rr[:, :3] * rng.uniform(0.85, 1.15, size=(n, 1)), 0,
                         B.RR_SECONDS_MAX).astype(np.float32)
+    if cfg.rr_jitter:
+        rr[:, 3:] = np.clip(rr[:, 3:] * rng.uniform(1 - cfg.rr_jitter, 1 + cfg.rr_jitter,
+                                                    size=(n, rr.shape[1] - 3)),
+                            0, B.RR_RATIO_MAX).astype(np.float32)
     out = {"window": win, "rr": rr}
     if cfg.diff:
         d = pool.diffs[copy[:, None], idx[:, None], cols]
@@ -369,13 +404,20 @@ def build_model(cfg: Config, batch_size: int | None = None) -> Any:
         f = fq(token_dense(cfg.d_model, f"ff{b}b")(f))
         x = fq(norm(f"norm{b}b", layers.Add()([x, f])))
     pooled = fq(layers.GlobalAveragePooling1D(name="pool")(x))
+    if cfg.morph_dropout:
+        pooled = layers.Dropout(cfg.morph_dropout, name="morph_dropout")(pooled)
     r = fq(layers.Dense(cfg.rr_hidden, activation=act, name="rr_mlp")(rr))
     j = layers.Add(name="join")([fq(layers.Dense(cfg.mix, name="join_morph")(pooled)),
                                  fq(layers.Dense(cfg.mix, name="join_rr")(r))])
     j = fq(layers.Activation(act, name="join_relu")(j))
     if cfg.dropout:
         j = layers.Dropout(cfg.dropout)(j)
-    emb = fq(layers.Dense(cfg.emb, activation=act, name="embedding")(j))
+    if cfg.rr_skip:
+        emb = layers.Add(name="emb_join")([fq(layers.Dense(cfg.emb, name="emb_morph")(j)),
+                                           fq(layers.Dense(cfg.emb, name="emb_rr")(r))])
+        emb = fq(layers.Activation(act, name="embedding")(emb))
+    else:
+        emb = fq(layers.Dense(cfg.emb, activation=act, name="embedding")(j))
     logits = fq(layers.Dense(N_CLASSES, name="head")(emb))
     return keras.Model(ins, logits, name="beat_tx")
 
@@ -747,6 +789,48 @@ def print_ds2(res: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# How far the RR cue alone goes (DS1 only)
+
+def rr_cue_report() -> None:
+    """S versus N on DS1 from the RR features alone, V/F/Q assumed perfectly recognised (an
+    in-sample, optimistic bound for what the `rr` input can give the S class): the best rule
+    `pre/local < a or pre/long < b`, and Se / +P of the best linear score of all 9 features."""
+    rr_l, y_l = [], []
+    for name in B.DS1:
+        ann = read_annotations(DATA / "mitdb", name, "atr", 360.0)
+        pos, cls = B.reference_beats(ann.samples, ann.symbols)
+        keep = (cls == 0) | (cls == 1)
+        rr_l.append(B.rr_features(pos, 360.0)[keep])
+        y_l.append(cls[keep] == 1)
+    rr, s = np.concatenate(rr_l), np.concatenate(y_l)
+    late = {name: int(np.sum(r[y, 3] >= 0.9)) for name, r, y in zip(B.DS1, rr_l, y_l)}
+    console.print(f"S beats with pre/local >= 0.9 (not premature against the 8-beat mean): "
+                  f"{sum(late.values())} of {int(s.sum())} ("
+                  + ", ".join(f"{k} {v}" for k, v in sorted(late.items(), key=lambda kv: -kv[1])
+                              if v >= 10) + ")")
+    grid = np.round(np.arange(0.5, 1.2, 0.02), 2)
+    best = (0.0, 0.0, 0.0)
+    for a in grid:
+        for b in grid:
+            call = (rr[:, 3] < a) | (rr[:, 6] < b)
+            f1_ab = 2.0 * np.sum(call & s) / (s.sum() + call.sum())
+            if f1_ab > best[0]:
+                best = (f1_ab, a, b)
+    _, a, b = best
+    call = (rr[:, 3] < a) | (rr[:, 6] < b)
+    console.print(f"DS1 N {int((~s).sum())} S {int(s.sum())}; rule 'pre/local < {a:g} or "
+                  f"pre/long < {b:g}': S Se {100 * np.sum(call & s) / s.sum():.1f} +P "
+                  f"{100 * np.sum(call & s) / call.sum():.1f} F1 {100 * best[0]:.1f}")
+    x = np.c_[np.ones(len(s)), rr]
+    order = np.argsort(-(x @ np.linalg.lstsq(x, s.astype(np.float64), rcond=None)[0]))
+    tp = np.cumsum(s[order])
+    se, pp = tp / s.sum(), tp / np.arange(1, len(s) + 1)
+    console.print(f"linear score of the 9 RR features: +P at Se >= 80 % "
+                  f"{100 * pp[np.argmax(se >= 0.8)]:.1f}; best Se at +P >= 60 % "
+                  f"{100 * se[pp >= 0.6].max() if (pp >= 0.6).any() else 0.0:.1f}")
+
+
+# --------------------------------------------------------------------------------------------
 # Golden vectors for the C port
 
 VECTOR_BEATS = (("101", 0, 4), ("119", 2, 4), ("209", 1, 4), ("208", 3, 3), ("106", 2, 2),
@@ -901,11 +985,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the int8 (TFLM) check of the fold models; select on float OOF")
     ap.add_argument("--cv-log", type=Path, default=None,
                     help="append each config's CV summary (one JSON line) to this file")
+    ap.add_argument("--rr-cue", action="store_true",
+                    help="only print how far the RR features alone separate S from N on DS1")
     ap.add_argument("--eval-only", action="store_true",
                     help="only evaluate OUT/NAME.tflite on DS2 with TFLM (no TensorFlow)")
     args = ap.parse_args(argv)
     t0 = time.time()
     margin = max(c.jitter for c in GRID.values())
+
+    if args.rr_cue:
+        rr_cue_report()
+        return 0
 
     if args.eval_only:
         data = (args.out / f"{args.name}.tflite").read_bytes()
@@ -938,9 +1028,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"{res.int8.get('score')} agreement {res.int8.get('agreement_with_float_pct')}"
                       f" % [{time.time() - t:.0f} s]")
         if args.cv_log is not None:
+            assert res.y is not None
             mm = confusion(res.y, np.argmax(res.oof[e - 1] + res.offsets[e - 1], axis=1))
             with args.cv_log.open("a") as fh:
-                fh.write(json.dumps({"name": name, "config": asdict(cfg), "epochs": e,
+                fh.write(json.dumps({"name": name, "seed": args.seed, "config": asdict(cfg),
+                                     "epochs": e,
                                      "score": round(res.scores[e - 1], 2),
                                      "classes": class_stats(mm), "int8": res.int8,
                                      "offsets": [float(v) for v in res.offsets[e - 1]],
@@ -1013,11 +1105,11 @@ def main(argv: list[str] | None = None) -> int:
     ds2 = ds2_features()
     # float reference: the training model plus the offsets (= the exported model before int8)
     float_logits = [predict(model, r.inputs(chosen.cfg.input_names)) + offsets for r in ds2]
-    res = evaluate_ds2(data, ds2, float_logits)
-    print_ds2(res)
+    ds2_res = evaluate_ds2(data, ds2, float_logits)
+    print_ds2(ds2_res)
     command = "python tools/train_classifier.py " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    card = model_card(args.name, data, chosen.cfg, params, arena, cv_summary, res, offsets,
+    card = model_card(args.name, data, chosen.cfg, params, arena, cv_summary, ds2_res, offsets,
                       command, train_seconds)
     (args.out / f"{args.name}.json").write_text(json.dumps(card, indent=1) + "\n")
     write_vectors(args.out / f"{args.name}.vectors.json", data, args.seed)
