@@ -16,7 +16,10 @@ setup(
             "ecgedge._core",
             sources=["host_sdk/ecgedge/_coremodule.c", *CORE_SOURCES],
             include_dirs=["firmware/include"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-fno-strict-aliasing"],
+            # -ffp-contract=off: no fused multiply-add, as the device build (firmware/qemu/Makefile),
+            # so float results (e.g. a µ-trainer head) are the device's on FMA hosts too
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-fno-strict-aliasing",
+                                "-ffp-contract=off"],
         )
     ]
 )

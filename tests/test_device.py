@@ -11,9 +11,7 @@ to the detector run directly.
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -24,28 +22,13 @@ from ecgedge import protocol as p
 from ecgedge.core import QrsDetector
 from ecgedge.protocol import ErrorCode, FrameType, Source
 
-ROOT = Path(__file__).resolve().parents[1]
-INCLUDE = ROOT / "firmware" / "include"
-CORE_SOURCES = sorted((ROOT / "firmware" / "src" / "core").glob("*.c"))
+from support import (CORE_SOURCES, CORTEX_M4, INCLUDE, ROOT, STRICT, build_sanitized,
+                     print_c_summary, run_c_tests)
+from support import cc as _cc
+from support import run as _run
+
 DEVICE_SOURCES = [ROOT / "firmware" / "src" / "core" / n for n in ("ecg_device.c", "ecg_rb.c")]
 C_TEST = ROOT / "tests" / "c" / "test_device.c"
-SAN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g",
-             "-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all",
-             "-fno-omit-frame-pointer"]
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wconversion",
-          "-Wsign-conversion", "-Wshadow", "-Wvla"]
-CORTEX_M4 = ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"]
-
-
-def _cc() -> str:
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if cc is None:
-        pytest.skip("no C compiler on PATH")
-    return cc
-
-
-def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=180, **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,27 +38,13 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def c_test_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    exe = tmp_path_factory.mktemp("c_device") / "test_device"
-    cmd = [_cc(), *SAN_FLAGS, f"-I{INCLUDE}", *map(str, CORE_SOURCES), str(C_TEST), "-lm", "-o",
-           str(exe)]
-    r = _run(cmd)
-    assert r.returncode == 0, f"compile failed:\n{' '.join(cmd)}\n{r.stderr}"
-    return exe
+    return build_sanitized(tmp_path_factory.mktemp("c_device") / "test_device",
+                           [*CORE_SOURCES, C_TEST])
 
 
 def test_device_c_tests_pass_under_address_and_undefined_behaviour_sanitizers(
         c_test_binary: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:halt_on_error=1",
-               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    r = _run([str(c_test_binary)], env=env)
-    lines = r.stdout.strip().splitlines()
-    failures = [ln for ln in lines if not ln.startswith("ok   ")]
-    with capsys.disabled():
-        print(f"\n[C device] {lines[-1] if lines else '(no output)'}; "
-              + "; ".join(ln for ln in lines if ln.startswith("sizeof(")))
-    assert r.returncode == 0, "\n".join(failures) + "\n" + r.stderr[-4000:]
-    assert lines and re.fullmatch(r"[1-9]\d* passed, 0 failed", lines[-1]), r.stdout[-4000:]
-    assert "runtime error" not in r.stderr
+    print_c_summary("device", run_c_tests(c_test_binary), capsys)
 
 
 def test_device_sources_compile_clean_with_wconversion_on_the_host(tmp_path: Path) -> None:

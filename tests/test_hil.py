@@ -20,7 +20,6 @@ they fail.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -33,7 +32,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -48,6 +46,7 @@ from ecgedge.protocol import Content, ErrorCode, FrameType, Source
 from ecgedge.transports.base import free_port
 from ecgedge.transports.qemu import default_elf, qemu_command
 from ecgedge.validation import hil
+from support import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 MAINS_HZ = 60  # MIT-BIH was recorded on 60 Hz mains; the device is configured to match
@@ -60,17 +59,7 @@ STATIC_RAM_BUDGET = 48 * 1024
 EXCERPT_START, EXCERPT_STOP = 20 * FS, 60 * FS  # the image's front end: record 100, 20-60 s
 
 
-def _load_tool(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_ecgedge_tools_{name}",
-                                                  ROOT / "tools" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bench = _load_tool("bench_firmware")
+bench = load_tool("bench_firmware")
 
 
 def _unavailable(reason: str) -> None:

@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 VECTORS = ROOT / "tests" / "vectors" / "protocol.jsonl"
 INCLUDE = ROOT / "firmware" / "include"
 C_SOURCES = [ROOT / "firmware" / "src" / "core" / n
-             for n in ("ecg_crc.c", "ecg_protocol.c", "ecg_types.c")]
+             for n in ("ecg_crc.c", "ecg_protocol.c", "ecg_types.c", "ecg_backfill.c",
+                       # update packages (§11) and what ecg_update.c links against
+                       "ecg_update.c", "ecg_sha256.c", "ecg_classifier.c", "ecg_nn.c",
+                       "ecg_model_data.c", "ecg_trainer.c")]
 C_TEST = ROOT / "tests" / "c" / "test_protocol.c"
 C_FUZZ = ROOT / "tests" / "c" / "fuzz_protocol.c"
 SAN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
@@ -170,7 +173,7 @@ def test_decoder_stream_matches_vector(v: dict[str, Any], chunking: str) -> None
 def c_test_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cc = _cc()
     exe = tmp_path_factory.mktemp("c_protocol") / "test_protocol"
-    cmd = [cc, *SAN_FLAGS, f"-I{INCLUDE}", *map(str, C_SOURCES), str(C_TEST), "-o", str(exe)]
+    cmd = [cc, *SAN_FLAGS, f"-I{INCLUDE}", *map(str, C_SOURCES), str(C_TEST), "-lm", "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, f"compile failed:\n{' '.join(cmd)}\n{r.stderr}"
     return exe
@@ -247,7 +250,7 @@ def test_c_decoder_matches_python_on_random_streams(c_test_binary: Path, tmp_pat
 def test_c_fuzz_harness_runs_clean(tmp_path: Path) -> None:
     cc = _cc()
     exe = tmp_path / "fuzz_protocol"
-    cmd = [cc, *SAN_FLAGS, f"-I{INCLUDE}", *map(str, C_SOURCES), str(C_FUZZ), "-o", str(exe)]
+    cmd = [cc, *SAN_FLAGS, f"-I{INCLUDE}", *map(str, C_SOURCES), str(C_FUZZ), "-lm", "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr
     r = subprocess.run([str(exe), "20000"], capture_output=True, text=True, timeout=300)
@@ -305,7 +308,8 @@ def test_spec_tables_list_every_type_error_and_capability() -> None:
 
 def test_construct_layouts_have_the_documented_sizes() -> None:
     sizes = {p.FrameHeader: 4, p.Configure: 6, p.TimeSync: 8, p.TimeSyncResult: 20,
-             p.InjectResult: 6, p.DeviceInfo: 25, p.BeatEvent: 9, p.Status: 40,
+             p.InjectResult: 6, p.DeviceInfo: 25, p.BeatEvent: 10, p.Status: 40,
+             p.BeatEventNoConfidence: 9,
              p.SampleBlockPrefix: 6}
     for layout, n in sizes.items():
         assert layout.sizeof() == n

@@ -382,6 +382,15 @@ def classifier_metrics(rep: Report, bdir: Path | None = None) -> dict[str, objec
         "scratch_bytes": rep.u("clf_scratch_bytes"),
         "state_bytes": rep.u("clf_sizeof_state"),
     }
+    if "feat_ticks_push" in v:  # bench_beatfeat: ecg_beatfeat on the device's sample path
+        push = (rep.u("feat_ticks_push") - rep.u("ticks_both")) * ipt / rep.u("n")
+        feat = ((rep.u("feat_ticks_beats") - rep.u("feat_ticks_push")) * ipt
+                / max(rep.u("feat_beats"), 1))
+        res["features_instructions_per_sample"] = round(push, 2)
+        res["features_instructions_per_beat"] = round(feat)
+        res["features_beats"] = rep.u("feat_beats")
+        res["features_state_bytes"] = rep.u("feat_sizeof_state")
+        res["instructions_per_beat_with_features"] = round(full + feat)
     if bdir is not None:
         core = bdir / "core"
         if (core / "ecg_model_data.o").exists():
@@ -398,6 +407,77 @@ def classifier_metrics(rep: Report, bdir: Path | None = None) -> dict[str, objec
         "scratch_bytes": rep.u("clf_scratch_bytes") <= TARGET_CLASSIFIER_SCRATCH_BYTES,
         "bit_exact_on_target": rep.u("clf_selftest_failed") == 0,
     }
+    return res
+
+
+# ------------------------------------------------------------------------------------ µ-trainer
+
+
+def toy_trainer_set(seed: int, n: int) -> tuple[list[int], list[bytes], list[int]]:
+    """The toy label set of tests/c/test_trainer.c and bench_trainer.c (class c = k mod 5 lights
+    up embedding inputs 3c..3c+2; noise from their LCG): sample indices, embeddings, classes."""
+    state, idx, emb, cls = seed, [], [], []
+    for k in range(n):
+        c = k % 5
+        row = []
+        for i in range(16):
+            state = (state * 1664525 + 1013904223) & 0xFFFFFFFF
+            noise = (state >> 8) % 20
+            row.append((30 + noise if i // 3 == c else -128 + noise) & 0xFF)
+        idx.append(1000 + 100 * k)
+        emb.append(bytes(row))
+        cls.append(c)
+    return idx, emb, cls
+
+
+def host_trainer_head(seed: int, n: int) -> str:
+    """Hex of the head ecgedge.core.HeadTrainer (the host build of ecg_trainer, default
+    configuration, factory start) trains on the toy set: what the device must print."""
+    import numpy as np
+
+    from ecgedge.personalize import HeadTrainer
+
+    idx, emb, cls = toy_trainer_set(seed, n)
+    t = HeadTrainer()
+    t.add_beats(idx, np.frombuffer(b"".join(emb), np.int8).reshape(n, 16))
+    t.label(idx, cls)
+    return t.train().to_bytes().hex()
+
+
+def trainer_metrics(rep: Report, bdir: Path | None = None) -> dict[str, object] | None:
+    """The µ-trainer pass (bench_trainer.c): instructions of one training on a 5-minute label
+    set from the ticks, state size, and the trained bytes against the host build's."""
+    v = rep.values
+    if "trn_ticks" not in v:
+        return None
+    ipt = rep.u("cal_instructions") / (rep.u("cal_ticks") - rep.u("cal_ref_ticks"))
+    beats, iters = rep.u("trn_beats"), rep.u("trn_iterations")
+    instr = (rep.u("trn_ticks") - rep.u("trn_ticks_empty")) * ipt
+    res: dict[str, object] = {
+        "label_set": f"{beats} labelled beats (5 minutes at 120 bpm; the toy set of "
+                     "bench_trainer.c), default configuration",
+        "beats": beats,
+        "iterations": iters,
+        "instructions_per_training": round(instr),
+        "instructions_per_beat_per_iteration": round(instr / (beats * (iters + 1)), 1),
+        "resolution_instructions": round(2 * ipt),
+        "seconds_at_64_mhz_1_ipc": round(instr / 64e6, 3),
+        "state_bytes": rep.u("trn_sizeof_state"),
+    }
+    try:
+        res["bit_exact_with_host"] = {
+            "head_600": v.get("trn_head") == host_trainer_head(2026, beats),
+            "toy_head_60": v.get("trn_toy_head") == host_trainer_head(4242, 60),
+        }
+    except ImportError as exc:  # ecgedge not installed: report, do not fail
+        res["bit_exact_with_host"] = f"not checked ({exc})"
+    if bdir is not None and (bdir / "core" / "ecg_trainer.o").exists():
+        res["code_flash_bytes"] = object_flash_bytes(bdir / "core" / "ecg_trainer.o")
+        su = bdir / "core" / "ecg_trainer.su"
+        if su.exists():
+            res["stack_bytes_per_function"] = {
+                ln.split()[0].split(":")[-1]: int(ln.split()[1])
+                for ln in su.read_text().splitlines() if len(ln.split()) >= 2}
     return res
 
 
@@ -433,6 +513,9 @@ def run_variant(variant: str, build_first: bool = True, timeout: float = 180.0) 
     clf = classifier_metrics(rep, bdir)
     if clf is not None:
         res["classifier"] = clf
+    trn = trainer_metrics(rep, bdir)
+    if trn is not None:
+        res["trainer"] = trn
     return res
 
 
@@ -574,6 +657,22 @@ def profile_classifier(variant: str, timeout: float = 300.0) -> dict[str, object
     }
 
 
+def profile_trainer(variant: str, timeout: float = 300.0) -> dict[str, object]:
+    """Exact instructions per function of one µ-trainer training on the 5-minute label set
+    (bench_trn_profile_begin/end markers, bench_trainer.c)."""
+    begin, end = "bench_trn_profile_begin", "bench_trn_profile_end"
+    _elf, _run, _lines, counts = _plugin_profile(variant, begin, end, timeout)
+    for marker in (begin, end):
+        counts.pop(marker, None)
+    return {
+        "method": "QEMU TCG plugin insn_profile between bench_trn_profile_begin/end: one "
+                  "ecg_trainer_train on the 5-minute label set, exact counts",
+        "instructions_per_training": sum(counts.values()),
+        "by_function": [{"function": k, "instructions": c}
+                        for k, c in sorted(counts.items(), key=lambda kv: -kv[1])],
+    }
+
+
 def _tool_version(cmd: list[str]) -> str:
     try:
         return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.splitlines()[0]
@@ -609,12 +708,15 @@ def main(argv: list[str] | None = None) -> int:
         r.pop("beat_indices")
     profile: dict[str, object] | str = "skipped (--no-profile)"
     clf_profile: dict[str, object] | str = "skipped (--no-profile)"
+    trn_profile: dict[str, object] | str = "skipped (--no-profile)"
     if not args.no_profile:
         try:
             build_plugin()
             profile = profile_variant(variants[0])
             if "classifier" in main_res:
                 clf_profile = profile_classifier(variants[0])
+            if "trainer" in main_res:
+                trn_profile = profile_trainer(variants[0])
         except Exception as exc:  # noqa: BLE001 - the profile is optional; report why
             profile = f"unavailable: {exc}"
     out: dict[str, object] = {
@@ -647,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "classifier" in main_res:
         out["classifier"] = dict(main_res["classifier"], profile=clf_profile)
+    if "trainer" in main_res:
+        out["trainer"] = dict(main_res["trainer"], profile=trn_profile)
     text = json.dumps(out, indent=2)
     print(text)
     for v, r in results.items():
@@ -662,6 +766,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"model tables {clf.get('model_tables_flash_bytes', '?')} B flash, scratch "
                   f"{clf['scratch_bytes']} B, self-test vs TFLM: "
                   f"{clf['selftest_beats_differing_from_tflm']} of {clf['sample_beats']} differ",
+                  file=sys.stderr)
+            if "features_instructions_per_beat" in clf:
+                print(f"{v:7s} beat features: {clf['features_instructions_per_beat']} "
+                      f"instructions/beat + {clf['features_instructions_per_sample']} per sample "
+                      f"(ring store); with inference {clf['instructions_per_beat_with_features']} "
+                      f"instructions/beat; state {clf['features_state_bytes']} B",
+                      file=sys.stderr)
+        trn = r.get("trainer")
+        if isinstance(trn, dict):
+            print(f"{v:7s} µ-trainer: {trn['instructions_per_training']} instructions to train on "
+                  f"{trn['beats']} beats x {trn['iterations']} iterations, state "
+                  f"{trn['state_bytes']} B, same bytes as the host: {trn.get('bit_exact_with_host')}",
                   file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -190,7 +190,7 @@ def message(name: str, ftype: int, seq: int, fields: dict[str, Any], *,
 def seq_with_zero_crc_byte() -> int:
     """A seq whose BEAT_EVENT frame has a 0x00 CRC byte (the CRC gets COBS-stuffed too)."""
     payload = p.build_payload(T.BEAT_EVENT, dict(sample_index=77, rr_samples=0, beat_class=255,
-                                                 quality=0, flags=0))
+                                                 quality=0, flags=0, confidence=0))
     for seq in range(1, 65536):
         crc = p.crc16(bytes((1, T.BEAT_EVENT, seq & 0xFF, seq >> 8)) + payload)
         if crc & 0xFF == 0 or crc >> 8 == 0:
@@ -202,7 +202,7 @@ def message_vectors() -> list[dict[str, Any]]:
     cfg = dict(set_mask=0x0F, sample_rate_hz=1000, mains_hz=60, content=int(p.Content.RAW),
                source=int(p.Source.INJECT))
     beat = dict(sample_index=1234567, rr_samples=401, beat_class=int(p.BeatClass.V), quality=1,
-                flags=0x01)
+                flags=0x01, confidence=200)
     sync_result = dict(host_time_us=1_732_000_000_123_456, device_time_us=86_400_000_001,
                        sample_index=43_200_000)
     inject_result = dict(next_index=2000, free_samples=384)
@@ -236,16 +236,35 @@ def message_vectors() -> list[dict[str, Any]]:
         message("device_info", T.DEVICE_INFO, 0, DEVICE_INFO,
                 payload_hex="01" "00030c" "000100" "02" "02ec" "f401" "2500" "00002040" "f7010000"
                 "32" "01" "00"),
-        message("beat_event", T.BEAT_EVENT, 9, beat, payload_hex="87d61200910102" + "0101"),
+        message("beat_event", T.BEAT_EVENT, 9, beat, payload_hex="87d61200910102" + "0101" + "c8"),
         message("beat_event_unclassified_seq_wrap", T.BEAT_EVENT, 0xFFFF,
-                dict(sample_index=0, rr_samples=0, beat_class=255, quality=2, flags=0)),
+                dict(sample_index=0, rr_samples=0, beat_class=255, quality=2, flags=0,
+                     confidence=0)),
         message("beat_event_crc_has_zero", T.BEAT_EVENT, seq_with_zero_crc_byte(),
-                dict(sample_index=77, rr_samples=0, beat_class=255, quality=0, flags=0)),
+                dict(sample_index=77, rr_samples=0, beat_class=255, quality=0, flags=0,
+                     confidence=0)),
         message("beat_event_future_trailing_byte", T.BEAT_EVENT, 10, beat, trailing=b"\xc8"),
         message("status", T.STATUS, 11, STATUS),
         message("sample_block_1_sample", T.SAMPLE_BLOCK, 0,
                 dict(sample_index=0, leads=1, flags=0, samples=[[-2]]),
                 payload_hex="000000000100feff"),
+    ]
+    # Backfill (§12): hand-written layouts, every field a little-endian u16.
+    backfill_result = dict(first_seq=0xFFF0, count=32, oldest_seq=0xFF00, next_seq=0x0010)
+    v += [
+        message("backfill_request", T.BACKFILL_REQUEST, 12, dict(first_seq=0xFFF0, count=32),
+                payload_hex="f0ff" "2000"),
+        message("response_backfill", T.RESPONSE, 12,
+                dict(cmd_type=int(T.BACKFILL_REQUEST), status=0, body=backfill_result),
+                result=backfill_result, payload_hex="2000" "f0ff" "2000" "00ff" "1000"),
+        message("response_backfill_unsupported", T.RESPONSE, 13,
+                dict(cmd_type=int(T.BACKFILL_REQUEST), status=int(p.ErrorCode.UNSUPPORTED),
+                     body=b""), payload_hex="20fc"),
+        message("backfill_block", T.BACKFILL_BLOCK, 0xFFF0,
+                dict(sample_index=1150, leads=1, flags=0, samples=[[5], [-5]]),
+                payload_hex="7e0400000100" "0500" "fbff"),
+        message("backfill_end", T.BACKFILL_END, 12, dict(first_seq=0xFFF0, count=32, sent=31),
+                payload_hex="f0ff" "2000" "1f00"),
     ]
     for leads, seed in ((1, 1), (2, 2), (3, 3)):
         n = p.max_samples(leads)
@@ -277,6 +296,13 @@ def malformed_vectors() -> list[dict[str, Any]]:
         ("sample_block_partial_instant", T.SAMPLE_BLOCK, "000000000200" + "0100" * 3),
         ("sample_block_too_long", T.SAMPLE_BLOCK, "000000000100" + "0100" * 116),
         ("inject_partial_instant", T.INJECT_SAMPLES, "000000000300" + "0100" * 4),
+        ("alerts_pull_short", T.ALERTS_PULL, "04030201"),
+        ("alerts_ack_short", T.ALERTS_ACK, "0d0c0b"),
+        ("alerts_configure_short", T.ALERTS_CONFIGURE, "00" * 21),
+        ("alert_notice_short", T.ALERT_NOTICE, "00" * 10),
+        ("pkg_begin_short", T.PKG_BEGIN, "00" * 27),
+        ("pkg_chunk_short", T.PKG_CHUNK, "000100"),
+        ("pkg_commit_short", T.PKG_COMMIT, "00" * 31),
     ]
     out = []
     for name, ftype, hexs in cases:
@@ -381,7 +407,7 @@ def stream_vectors() -> list[dict[str, Any]]:
         stream("oversize_unterminated_counted_once", "any", [b1, b"\x42" * 600], [f1],
                stats(frames_ok=1, oversize=1)),
         stream("unknown_types_dropped", "any",
-               [raw_frame(1, 0x10, 0, b""), raw_frame(1, 0xA0, 0, b"\x01"),
+               [raw_frame(1, 0x17, 0, b""), raw_frame(1, 0xA7, 0, b"\x01"),
                 raw_frame(1, 0x7F, 0, b""), raw_frame(1, 0x00, 0, b""), b3],
                [f3], stats(frames_ok=1, unknown_type=4)),
         stream("bad_version_dropped", "any",
@@ -426,9 +452,90 @@ def random_corruption() -> dict[str, Any]:
     return stream("random_corruption", "to_host", parts, [], None)
 
 
+def alert_vectors() -> list[dict[str, Any]]:
+    """Alerts (§5.5-§5.7, §6.6, §6.7): commands, answers and the notice, spelled out by hand."""
+    cfg = dict(enable_mask=0x07FE, brady_bpm=50, tachy_bpm=120, rate_beats=8, rate_sustain_s=5,
+               pause_ms=2500, asystole_ms=4000, vt_beats=3, vt_bpm=100, v_per_min=10,
+               s_per_min=10, af_beats=64, af_nrmssd_permille=100, af_entropy_permille=700,
+               lead_off_ms=1000, poor_signal_s=10)
+    cfg_hex = "fe07" "32" "78" "08" "05" "c409" "a00f" "03" "64" "0a" "0a" "40" "6400" "bc02" \
+        "e803" "0a"
+    record = dict(id=7, episode=5, type=5, severity=4, flags=2, start_index=0x12345,
+                  end_index=0x12400, time_us=0x0102030405, value=150, count=5)
+    record_hex = "07000000" "05000000" "05" "04" "02" "45230100" "00240100" \
+        "0504030201000000" "9600" "0500"
+    page = dict(last_id=7, queued=2, dropped=1, max_severity=4, pending=2, n=1, record_len=31,
+                records=[record])
+    page_hex = "07000000" "0200" "01000000" "04" "0200" "01" "1f" + record_hex
+    acked = dict(last_id=7, queued=0, dropped=1, max_severity=0)
+    return [
+        message("alerts_pull", T.ALERTS_PULL, 20, dict(after_id=0x01020304, max_records=7),
+                payload_hex="0403020107"),
+        message("alerts_ack", T.ALERTS_ACK, 21, dict(id=0x0A0B0C0D), payload_hex="0d0c0b0a"),
+        message("alerts_configure", T.ALERTS_CONFIGURE, 22, cfg, payload_hex=cfg_hex),
+        message("alerts_get_config", T.ALERTS_GET_CONFIG, 23, {}, payload_hex=""),
+        message("alert_notice", T.ALERT_NOTICE, 0xFFFF,
+                dict(last_id=0x11223344, queued=3, dropped=1, max_severity=4),
+                payload_hex="44332211" "0300" "01000000" "04"),
+        message("response_alerts_page", T.RESPONSE, 20,
+                dict(cmd_type=int(T.ALERTS_PULL), status=0, body=page), result=page,
+                payload_hex="1000" + page_hex),
+        message("response_alerts_ack", T.RESPONSE, 21,
+                dict(cmd_type=int(T.ALERTS_ACK), status=0, body=acked), result=acked,
+                payload_hex="1100" "07000000" "0000" "01000000" "00"),
+        message("response_alerts_get_config", T.RESPONSE, 23,
+                dict(cmd_type=int(T.ALERTS_GET_CONFIG), status=0, body=cfg), result=cfg,
+                payload_hex="1300" + cfg_hex),
+        message("response_alerts_configure_range", T.RESPONSE, 22,
+                dict(cmd_type=int(T.ALERTS_CONFIGURE), status=int(p.ErrorCode.RANGE), body=b""),
+                payload_hex="12fe"),
+    ]
+
+
+def update_vectors() -> list[dict[str, Any]]:
+    """Update packages (§11): commands and answers, spelled out by hand from the §11 tables."""
+    header = dict(magic=0x50474345, format=1, kind=1, flags=0, model_id=0xE9AEC08A,
+                  embedding_len=16, n_classes=5, version=7, payload_len=148,
+                  payload_crc32=0x01020304)
+    header_hex = "45434750" "01" "01" "0000" "8ac0aee9" "1000" "0500" "07000000" "94000000" \
+        "04030201"
+    info = dict(model_id=0xE9AEC08A, active_slot=1, state=2, head_version=7, max_version=9,
+                trainer_beats=300, trainer_labelled=20)
+    info_hex = "8ac0aee9" "01" "02" "07000000" "09000000" "2c01" "1400"
+    tag = list(range(0xE0, 0x100))
+    return [
+        message("pkg_begin", T.PKG_BEGIN, 30, header, payload_hex=header_hex),
+        message("pkg_chunk", T.PKG_CHUNK, 31, dict(offset=0x100, data=[0x00, 0xFF, 0x10]),
+                payload_hex="00010000" "00ff10"),
+        message("pkg_chunk_full", T.PKG_CHUNK, 32,
+                dict(offset=0x01020304, data=[(7 * i) & 0xFF for i in range(200)]),
+                payload_hex="04030201" + bytes((7 * i) & 0xFF for i in range(200)).hex()),
+        message("pkg_commit", T.PKG_COMMIT, 33, dict(tag=tag), payload_hex=bytes(tag).hex()),
+        message("pkg_abort", T.PKG_ABORT, 34, {}, payload_hex=""),
+        message("get_model_info", T.GET_MODEL_INFO, 35, {}, payload_hex=""),
+        message("reset_personalization", T.RESET_PERSONALIZATION, 36, {}, payload_hex=""),
+        message("response_model_info", T.RESPONSE, 35,
+                dict(cmd_type=int(T.GET_MODEL_INFO), status=0, body=info), result=info,
+                payload_hex="1c00" + info_hex),
+        message("response_pkg_commit", T.RESPONSE, 33,
+                dict(cmd_type=int(T.PKG_COMMIT), status=0, body=info), result=info,
+                payload_hex="1a00" + info_hex),
+        message("response_pkg_commit_auth", T.RESPONSE, 33,
+                dict(cmd_type=int(T.PKG_COMMIT), status=int(p.ErrorCode.AUTH), body=b""),
+                payload_hex="1ad0"),
+        message("response_pkg_chunk_order", T.RESPONSE, 31,
+                dict(cmd_type=int(T.PKG_CHUNK), status=int(p.ErrorCode.ORDER),
+                     body=dict(next_offset=200)), result=dict(next_offset=200),
+                payload_hex="19cc" "c8000000"),
+        message("response_reset_personalization", T.RESPONSE, 36,
+                dict(cmd_type=int(T.RESET_PERSONALIZATION), status=0, body=info), result=info,
+                payload_hex="1d00" + info_hex),
+    ]
+
+
 def all_vectors() -> list[dict[str, Any]]:
     vecs = (crc_vectors() + cobs_vectors() + message_vectors() + malformed_vectors()
-            + seq_gap_vectors() + stream_vectors())
+            + seq_gap_vectors() + stream_vectors() + alert_vectors() + update_vectors())
     names = [v["name"] for v in vecs]
     assert len(names) == len(set(names)), "duplicate vector names"
     return vecs

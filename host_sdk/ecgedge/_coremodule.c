@@ -10,17 +10,22 @@
  * Types: Filter (ecg_filter), QrsDetector (ecg_filter + ecg_qrs, the way the device runs them) and
  * Device (ecg_device: the whole device behind the wire protocol, with a fake HAL whose clock the
  * Python side sets; the virtual device `ecgedge.sim` drives it), BeatClassifier (ecg_classifier:
- * the int8 beat model; `ecgedge.classifier` wraps it).
+ * the int8 beat model; `ecgedge.classifier` wraps it), HeadTrainer (ecg_trainer: the µ-trainer;
+ * `ecgedge.personalize` wraps it).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "ecg/ecg_beatfeat.h"
 #include "ecg/ecg_classifier.h"
 #include "ecg/ecg_device.h"
+#include "ecg/ecg_sha256.h"
+#include <stdio.h>
 #include "ecg/ecg_filter.h"
 #include "ecg/ecg_qrs.h"
+#include "ecg/ecg_trainer.h"
 
 static int check_err(ecg_err_t err, const char *what)
 {
@@ -377,6 +382,17 @@ static PyTypeObject QrsType = {
 
 /* ---------------------------------------------------------------- Device (ecg_device + fake HAL) */
 
+/* Storage slots of the host port (ecg_hal_slot_t): two head slots, and room for the labels of
+ * ECG_TRAINER_MAX_BEATS beats (header + 5 bytes per label + tag). */
+#define DEVICE_SLOT_HEAD_BYTES 256u
+#define DEVICE_SLOT_LABELS_BYTES 8192u
+typedef char device_slot_check[DEVICE_SLOT_HEAD_BYTES >= ECG_UPDATE_HEAD_SLOT_BYTES &&
+                                       DEVICE_SLOT_LABELS_BYTES >=
+                                           ECG_UPDATE_HEADER_LEN + ECG_TRAINER_MAX_BEATS *
+                                               ECG_UPDATE_LABEL_LEN + ECG_UPDATE_TAG_LEN
+                                   ? 1
+                                   : -1];
+
 /* The HAL of the host build: the clock is whatever Python last set, sampling start/stop/rate are
  * recorded for the simulator to act on (it plays the front end), critical sections are not needed
  * (one thread, the GIL held), and the queue is drained by tx(). */
@@ -388,8 +404,125 @@ typedef struct {
     unsigned long sampling_starts;
     uint16_t sampling_rate_hz;
     int ready;
+    ecg_backfill_t backfill; /* ring over backfill_buf (PyMem), attached when backfill_s > 0 */
+    /* storage HAL of the host port: three slots in RAM, mirrored to a file when one is given */
+    uint8_t storage[3][DEVICE_SLOT_LABELS_BYTES];
+    char storage_path[4096];
+    ecg_update_t update;
+    ecg_trainer_t trainer; /* the µ-trainer of LABELS packages (ecg_update_trainer_of) */
+    uint8_t *backfill_buf;
     ecg_device_t dev;
 } DeviceObject;
+
+static const uint32_t device_slot_bytes[3] = {DEVICE_SLOT_HEAD_BYTES, DEVICE_SLOT_HEAD_BYTES,
+                                               DEVICE_SLOT_LABELS_BYTES};
+
+static uint32_t hal_storage_size(void *ctx, ecg_hal_slot_t slot)
+{
+    (void)ctx;
+    return (unsigned)slot < 3u ? device_slot_bytes[slot] : 0u;
+}
+
+/* The slots' image goes to the file after every change (a whole rewrite: a few kB). */
+static ecg_err_t storage_save(DeviceObject *self)
+{
+    FILE *f;
+    size_t ok = 1;
+    unsigned s;
+    if (self->storage_path[0] == '\0') {
+        return ECG_OK;
+    }
+    f = fopen(self->storage_path, "wb");
+    if (f == NULL) {
+        return ECG_ERR_STATE;
+    }
+    for (s = 0; s < 3u && ok; s++) {
+        ok = fwrite(self->storage[s], 1, device_slot_bytes[s], f) == device_slot_bytes[s];
+    }
+    return fclose(f) == 0 && ok ? ECG_OK : ECG_ERR_STATE;
+}
+
+static ecg_err_t hal_storage_erase(void *ctx, ecg_hal_slot_t slot)
+{
+    DeviceObject *self = (DeviceObject *)ctx;
+    if ((unsigned)slot >= 3u) {
+        return ECG_ERR_RANGE;
+    }
+    memset(self->storage[slot], 0xFF, device_slot_bytes[slot]);
+    return storage_save(self);
+}
+
+static ecg_err_t hal_storage_write(void *ctx, ecg_hal_slot_t slot, uint32_t offset,
+                                   const uint8_t *data, size_t len)
+{
+    DeviceObject *self = (DeviceObject *)ctx;
+    if ((unsigned)slot >= 3u || offset > device_slot_bytes[slot] ||
+        len > device_slot_bytes[slot] - offset) {
+        return ECG_ERR_RANGE;
+    }
+    memcpy(&self->storage[slot][offset], data, len);
+    return storage_save(self);
+}
+
+static ecg_err_t hal_storage_read(void *ctx, ecg_hal_slot_t slot, uint32_t offset, uint8_t *data,
+                                  size_t len)
+{
+    DeviceObject *self = (DeviceObject *)ctx;
+    if ((unsigned)slot >= 3u || offset > device_slot_bytes[slot] ||
+        len > device_slot_bytes[slot] - offset) {
+        return ECG_ERR_RANGE;
+    }
+    memcpy(data, &self->storage[slot][offset], len);
+    return ECG_OK;
+}
+
+/* Storage from `path` (a missing or short file reads as erased), or RAM only when NULL. Then the
+ * update state restores the active head from it (ecg_update.h). */
+static int device_attach_storage(DeviceObject *self, const char *path, const uint8_t *key,
+                                 Py_ssize_t key_len)
+{
+    ecg_update_cfg_t uc;
+    ecg_trainer_cfg_t tc;
+    unsigned s;
+    memset(self->storage, 0xFF, sizeof self->storage);
+    self->storage_path[0] = '\0';
+    if (path != NULL) {
+        FILE *f;
+        if (strlen(path) >= sizeof self->storage_path) {
+            PyErr_SetString(PyExc_ValueError, "storage_path is too long");
+            return -1;
+        }
+        strcpy(self->storage_path, path);
+        f = fopen(path, "rb");
+        if (f != NULL) {
+            for (s = 0; s < 3u; s++) {
+                if (fread(self->storage[s], 1, device_slot_bytes[s], f) != device_slot_bytes[s]) {
+                    break;
+                }
+            }
+            fclose(f);
+        }
+    }
+    self->hal.storage_size = hal_storage_size;
+    self->hal.storage_erase = hal_storage_erase;
+    self->hal.storage_write = hal_storage_write;
+    self->hal.storage_read = hal_storage_read;
+    memset(&uc, 0, sizeof uc);
+    uc.hal = &self->hal;
+    uc.key = key;
+    uc.key_len = (size_t)key_len;
+    uc.classifier = ecg_device_classifier(&self->dev);
+    ecg_trainer_default_cfg(&tc);
+    if (check_err(ecg_trainer_init(&self->trainer, &tc), "trainer") < 0) {
+        return -1;
+    }
+    uc.trainer = ecg_update_trainer_of(&self->trainer);
+    if (check_err(ecg_update_init(&self->update, &uc), "device_key") < 0) {
+        return -1;
+    }
+    ecg_device_attach_update(&self->dev, &self->update);
+    return 0;
+}
 
 static uint64_t hal_time_us(void *ctx)
 {
@@ -428,18 +561,25 @@ static int Device_init(DeviceObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"fs_hz", "leads", "gain_uv_per_count", "mains_hz", "rates_mask",
                              "qrs_lead", "content", "source", "fw_version", "model_id",
-                             "port_caps", "status_period_ms", "block_samples", "clock_us", NULL};
+                             "port_caps", "status_period_ms", "block_samples", "clock_us",
+                             "backfill_s", "storage_path", "device_key", NULL};
     long fs_hz, leads = 1, mains_hz = 50, rates_mask = 0, qrs_lead = 0, content = 0, source = 0;
     long model_id = 0, status_period_ms = 1000, block_samples = 0;
     unsigned long long clock_us = 0;
     unsigned long port_caps = 0;
+    long backfill_s = 0;
+    const char *storage_path = NULL;
+    const char *device_key = NULL;
+    Py_ssize_t device_key_len = 0;
     int fw_major = 0, fw_minor = 1, fw_patch = 0;
     float gain = 5.0f;
     ecg_device_cfg_t cfg;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "l|lfl$llll(iii)lkllK", kwlist, &fs_hz,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "l|lfl$llll(iii)lkllKlzy#", kwlist, &fs_hz,
                                      &leads, &gain, &mains_hz, &rates_mask, &qrs_lead, &content,
                                      &source, &fw_major, &fw_minor, &fw_patch, &model_id,
-                                     &port_caps, &status_period_ms, &block_samples, &clock_us)) {
+                                     &port_caps, &status_period_ms, &block_samples, &clock_us,
+                                     &backfill_s, &storage_path, &device_key,
+                                     &device_key_len)) {
         return -1;
     }
     if (int_in("fs_hz", fs_hz, 1, 65535) < 0 || int_in("leads", leads, 1, 255) < 0 ||
@@ -450,7 +590,8 @@ static int Device_init(DeviceObject *self, PyObject *args, PyObject *kwds)
         int_in("fw_version[2]", fw_patch, 0, 255) < 0 ||
         int_in("model_id", model_id, 0, 65535) < 0 ||
         int_in("status_period_ms", status_period_ms, 0, 65535) < 0 ||
-        int_in("block_samples", block_samples, 0, 65535) < 0) {
+        int_in("block_samples", block_samples, 0, 65535) < 0 ||
+        int_in("backfill_s", backfill_s, 0, 3600) < 0) {
         return -1;
     }
     ecg_device_default_cfg(&cfg);
@@ -484,8 +625,36 @@ static int Device_init(DeviceObject *self, PyObject *args, PyObject *kwds)
     if (check_err(ecg_device_init(&self->dev, &cfg, &self->hal), "device configuration") < 0) {
         return -1;
     }
+    PyMem_Free(self->backfill_buf);
+    self->backfill_buf = NULL;
+    if (backfill_s > 0) { /* ring for backfill_s seconds of full blocks (ecg_backfill.h) */
+        const size_t size = ECG_BACKFILL_BYTES(backfill_s, cfg.sample_rate_hz, cfg.leads,
+                                               self->dev.block_n);
+        self->backfill_buf = (uint8_t *)PyMem_Malloc(size);
+        if (self->backfill_buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        (void)ecg_backfill_init(&self->backfill, self->backfill_buf, size);
+        ecg_device_attach_backfill(&self->dev, &self->backfill);
+    }
+    if (device_key_len > (Py_ssize_t)ECG_UPDATE_MAX_KEY_LEN) {
+        PyErr_Format(PyExc_ValueError, "device_key has %zd bytes; at most %u", device_key_len,
+                     (unsigned)ECG_UPDATE_MAX_KEY_LEN);
+        return -1;
+    }
+    if (device_attach_storage(self, storage_path, (const uint8_t *)device_key,
+                              device_key_len) < 0) {
+        return -1;
+    }
     self->ready = 1;
     return 0;
+}
+
+static void Device_dealloc(DeviceObject *self)
+{
+    PyMem_Free(self->backfill_buf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int device_ready(DeviceObject *self)
@@ -743,9 +912,12 @@ static PyTypeObject DeviceType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Device(fs_hz, leads=1, gain_uv_per_count=5.0, mains_hz=50, *, rates_mask=0, "
               "qrs_lead=0, content=0, source=0, fw_version=(0, 1, 0), model_id=0, port_caps=0, "
-              "status_period_ms=1000, block_samples=0, clock_us=0): ecg_device with a fake HAL",
+              "status_period_ms=1000, block_samples=0, clock_us=0, backfill_s=0, storage_path=None, "
+              "device_key=b''): ecg_device "
+              "with a fake HAL (and a backfill ring of backfill_s seconds when > 0)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)Device_init,
+    .tp_dealloc = (destructor)Device_dealloc,
     .tp_methods = Device_methods,
     .tp_getset = Device_getset,
 };
@@ -1105,15 +1277,416 @@ static PyTypeObject BeatClassifierType = {
     .tp_getset = BeatClassifier_getset,
 };
 
+/* ---------------------------------------------------------------- HeadTrainer (ecg_trainer) */
+
+/* Tables cross the binding as the memory image of ecg_classifier_head_tables_t: fixed-width
+ * fields without padding, so on a little-endian host it is the little-endian serialization
+ * (ecgedge.personalize.HeadTables). */
+typedef char head_tables_layout_check[sizeof(ecg_classifier_head_tables_t) == 148u ? 1 : -1];
+
+typedef struct {
+    PyObject_HEAD
+    ecg_trainer_t *t; /* ~23 kB, PyMem */
+} HeadTrainerObject;
+
+static int HeadTrainer_init(HeadTrainerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"iterations", "step_scale", "momentum", "l2", "balance_prior",
+                             "match_tolerance_samples", NULL};
+    ecg_trainer_cfg_t cfg;
+    ecg_trainer_default_cfg(&cfg);
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|IffffI", kwlist, &cfg.iterations,
+                                     &cfg.step_scale, &cfg.momentum, &cfg.l2, &cfg.balance_prior,
+                                     &cfg.match_tolerance_samples)) {
+        return -1;
+    }
+    if (self->t == NULL) {
+        self->t = (ecg_trainer_t *)PyMem_Malloc(sizeof(ecg_trainer_t));
+        if (self->t == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    return check_err(ecg_trainer_init(self->t, &cfg), "trainer configuration");
+}
+
+static void HeadTrainer_dealloc(HeadTrainerObject *self)
+{
+    PyMem_Free(self->t);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int HeadTrainer_ready(HeadTrainerObject *self)
+{
+    if (self->t == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "HeadTrainer not initialised");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *HeadTrainer_add_beat(HeadTrainerObject *self, PyObject *args)
+{
+    unsigned long index;
+    PyObject *e_obj;
+    Py_buffer e;
+    ecg_err_t err;
+    if (!HeadTrainer_ready(self) || !PyArg_ParseTuple(args, "kO", &index, &e_obj) ||
+        get_s8(e_obj, &e, 0, ECG_CLASSIFIER_EMBEDDING_LEN, "embedding") < 0) {
+        return NULL;
+    }
+    err = index > 0xFFFFFFFFul ? ECG_ERR_RANGE
+                               : ecg_trainer_add_beat(self->t, (uint32_t)index,
+                                                      (const int8_t *)e.buf);
+    PyBuffer_Release(&e);
+    if (check_err(err, "add_beat (sample indices must increase)") < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* label(index, class) -> True, or False when no buffered beat matches (ECG_ERR_STATE) */
+static PyObject *HeadTrainer_label(HeadTrainerObject *self, PyObject *args)
+{
+    unsigned long index;
+    int cls;
+    ecg_err_t err;
+    if (!HeadTrainer_ready(self) || !PyArg_ParseTuple(args, "ki", &index, &cls)) {
+        return NULL;
+    }
+    if (cls < 0 || cls > 255 || index > 0xFFFFFFFFul) {
+        err = ECG_ERR_RANGE;
+    } else {
+        err = ecg_trainer_label(self->t, (uint32_t)index, (uint8_t)cls);
+    }
+    if (err == ECG_ERR_STATE) {
+        Py_RETURN_FALSE;
+    }
+    if (check_err(err, "label") < 0) {
+        return NULL;
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *HeadTrainer_clear_labels(HeadTrainerObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (!HeadTrainer_ready(self)) {
+        return NULL;
+    }
+    ecg_trainer_clear_labels(self->t);
+    Py_RETURN_NONE;
+}
+
+/* train(start_tables_bytes, version) -> tables bytes */
+static PyObject *HeadTrainer_train(HeadTrainerObject *self, PyObject *args)
+{
+    Py_buffer b;
+    unsigned long version;
+    ecg_classifier_head_tables_t start_tables, out;
+    ecg_classifier_head_t start;
+    ecg_err_t err;
+    if (!HeadTrainer_ready(self) || !PyArg_ParseTuple(args, "y*k", &b, &version)) {
+        return NULL;
+    }
+    if (b.len != (Py_ssize_t)sizeof start_tables) {
+        PyErr_Format(PyExc_ValueError, "start head tables: %zd bytes, need %zd", b.len,
+                     (Py_ssize_t)sizeof start_tables);
+        PyBuffer_Release(&b);
+        return NULL;
+    }
+    memcpy(&start_tables, b.buf, sizeof start_tables);
+    PyBuffer_Release(&b);
+    err = ecg_classifier_head_from_tables(&start, &start_tables, (uint32_t)version);
+    if (check_err(err, "start head") < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    err = ecg_trainer_train(self->t, &start, &out);
+    Py_END_ALLOW_THREADS
+    if (check_err(err, "train") < 0) {
+        return NULL;
+    }
+    return PyBytes_FromStringAndSize((const char *)&out, (Py_ssize_t)sizeof out);
+}
+
+static PyObject *HeadTrainer_stats(HeadTrainerObject *self, void *Py_UNUSED(closure))
+{
+    if (!HeadTrainer_ready(self)) {
+        return NULL;
+    }
+    return Py_BuildValue("{s:k,s:k,s:d,s:k}", "count", (unsigned long)ecg_trainer_count(self->t),
+                         "labelled", (unsigned long)ecg_trainer_labelled(self->t), "last_loss",
+                         (double)ecg_trainer_last_loss(self->t), "max_beats",
+                         (unsigned long)ECG_TRAINER_MAX_BEATS);
+}
+
+static PyObject *HeadTrainer_config(HeadTrainerObject *self, void *Py_UNUSED(closure))
+{
+    const ecg_trainer_cfg_t *c;
+    if (!HeadTrainer_ready(self)) {
+        return NULL;
+    }
+    c = &self->t->cfg;
+    return Py_BuildValue("{s:k,s:d,s:d,s:d,s:d,s:k}", "iterations", (unsigned long)c->iterations,
+                         "step_scale", (double)c->step_scale, "momentum", (double)c->momentum,
+                         "l2", (double)c->l2, "balance_prior", (double)c->balance_prior,
+                         "match_tolerance_samples", (unsigned long)c->match_tolerance_samples);
+}
+
+static PyMethodDef HeadTrainer_methods[] = {
+    {"add_beat", (PyCFunction)HeadTrainer_add_beat, METH_VARARGS,
+     "add_beat(sample_index, embedding_i8): buffer a beat (ecg_trainer_add_beat)"},
+    {"label", (PyCFunction)HeadTrainer_label, METH_VARARGS,
+     "label(sample_index, class) -> False when no buffered beat matches (ecg_trainer_label)"},
+    {"clear_labels", (PyCFunction)HeadTrainer_clear_labels, METH_NOARGS,
+     "remove every label (ecg_trainer_clear_labels)"},
+    {"train", (PyCFunction)HeadTrainer_train, METH_VARARGS,
+     "train(start_tables_bytes, version) -> trained tables bytes (ecg_trainer_train)"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef HeadTrainer_getset[] = {
+    {"stats", (getter)HeadTrainer_stats, NULL, "count, labelled, last_loss, max_beats", NULL},
+    {"config", (getter)HeadTrainer_config, NULL, "the configuration in use", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject HeadTrainerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ecgedge._core.HeadTrainer",
+    .tp_basicsize = sizeof(HeadTrainerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "HeadTrainer(**cfg): ecg_trainer, the µ-trainer of the classifier head",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)HeadTrainer_init,
+    .tp_dealloc = (destructor)HeadTrainer_dealloc,
+    .tp_methods = HeadTrainer_methods,
+    .tp_getset = HeadTrainer_getset,
+};
+
+/* ---------------------------------------------------------------- BeatFeatureStream (ecg_beatfeat) */
+
+/* The device's per-beat feature extraction, driven from Python the way ecg_device drives it:
+ * push filtered samples, add the detector's beats, finish, take the ready beats. For tests and
+ * validation (ecgedge.validation.beats); the device itself calls the C directly. */
+typedef struct {
+    PyObject_HEAD
+    ecg_beatfeat_t *bf; /* ~11 KB: on the heap of the host glue, not in the object */
+} BeatFeatureStreamObject;
+
+static int BeatFeatureStream_init(BeatFeatureStreamObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fs_hz", "filter_delay_samples", NULL};
+    float fs_hz, delay;
+    ecg_beatfeat_cfg_t cfg;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ff", kwlist, &fs_hz, &delay)) {
+        return -1;
+    }
+    if (self->bf == NULL) {
+        self->bf = (ecg_beatfeat_t *)PyMem_Malloc(sizeof(ecg_beatfeat_t));
+        if (self->bf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    ecg_beatfeat_default_cfg(&cfg, fs_hz, delay);
+    return check_err(ecg_beatfeat_init(self->bf, &cfg), "beat features");
+}
+
+static void BeatFeatureStream_dealloc(BeatFeatureStreamObject *self)
+{
+    PyMem_Free(self->bf);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int beatfeat_ready(BeatFeatureStreamObject *self)
+{
+    if (self->bf == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "BeatFeatureStream is not initialised");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *BeatFeatureStream_push(BeatFeatureStreamObject *self, PyObject *arg)
+{
+    Py_buffer y;
+    if (beatfeat_ready(self) < 0 || get_f32(arg, &y, 0) < 0) {
+        return NULL;
+    }
+    ecg_beatfeat_push(self->bf, (const float *)y.buf, (size_t)(y.len / 4));
+    PyBuffer_Release(&y);
+    Py_RETURN_NONE;
+}
+
+static PyObject *BeatFeatureStream_add_beat(BeatFeatureStreamObject *self, PyObject *arg)
+{
+    ecg_qrs_beat_t beat;
+    unsigned long long index = PyLong_AsUnsignedLongLong(arg);
+    if (beatfeat_ready(self) < 0 || (index == (unsigned long long)-1 && PyErr_Occurred())) {
+        return NULL;
+    }
+    memset(&beat, 0, sizeof beat);
+    beat.index = (uint64_t)index;
+    if (check_err(ecg_beatfeat_add_beat(self->bf, &beat), "add_beat") < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *BeatFeatureStream_finish(BeatFeatureStreamObject *self,
+                                          PyObject *Py_UNUSED(ignored))
+{
+    if (beatfeat_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_beatfeat_finish(self->bf);
+    Py_RETURN_NONE;
+}
+
+static PyObject *BeatFeatureStream_reset(BeatFeatureStreamObject *self,
+                                         PyObject *Py_UNUSED(ignored))
+{
+    if (beatfeat_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_beatfeat_reset(self->bf);
+    Py_RETURN_NONE;
+}
+
+/* Every ready beat: (index int64 bytes, window int8 bytes, rr int8 bytes, scale f32 bytes,
+ * late u8 bytes), concatenated per field. */
+static PyObject *BeatFeatureStream_take(BeatFeatureStreamObject *self,
+                                        PyObject *Py_UNUSED(ignored))
+{
+    PyObject *idx, *win, *rr, *scale, *late, *res;
+    ecg_beatfeat_beat_t b;
+    if (beatfeat_ready(self) < 0) {
+        return NULL;
+    }
+    idx = PyByteArray_FromStringAndSize(NULL, 0);
+    win = PyByteArray_FromStringAndSize(NULL, 0);
+    rr = PyByteArray_FromStringAndSize(NULL, 0);
+    scale = PyByteArray_FromStringAndSize(NULL, 0);
+    late = PyByteArray_FromStringAndSize(NULL, 0);
+    res = NULL;
+    if (idx != NULL && win != NULL && rr != NULL && scale != NULL && late != NULL) {
+        int failed = 0;
+        while (!failed && ecg_beatfeat_next(self->bf, &b)) {
+            const int64_t i64 = (int64_t)b.beat.index;
+            PyObject *parts[5];
+            const void *src[5];
+            Py_ssize_t len[5], k;
+            parts[0] = idx, src[0] = &i64, len[0] = 8;
+            parts[1] = win, src[1] = b.window, len[1] = ECG_BEATFEAT_WINDOW_LEN;
+            parts[2] = rr, src[2] = b.rr, len[2] = ECG_BEATFEAT_RR_LEN;
+            parts[3] = scale, src[3] = &b.scale_mv, len[3] = 4;
+            parts[4] = late, src[4] = &b.late, len[4] = 1;
+            for (k = 0; k < 5 && !failed; k++) {
+                const Py_ssize_t at = PyByteArray_GET_SIZE(parts[k]);
+                failed = PyByteArray_Resize(parts[k], at + len[k]) < 0;
+                if (!failed) {
+                    memcpy(PyByteArray_AS_STRING(parts[k]) + at, src[k], (size_t)len[k]);
+                }
+            }
+        }
+        if (!failed) {
+            res = PyTuple_Pack(5, idx, win, rr, scale, late);
+        }
+    }
+    Py_XDECREF(idx);
+    Py_XDECREF(win);
+    Py_XDECREF(rr);
+    Py_XDECREF(scale);
+    Py_XDECREF(late);
+    return res;
+}
+
+static PyObject *BeatFeatureStream_stats(BeatFeatureStreamObject *self,
+                                         void *Py_UNUSED(closure))
+{
+    ecg_beatfeat_stats_t st;
+    if (beatfeat_ready(self) < 0) {
+        return NULL;
+    }
+    ecg_beatfeat_get_stats(self->bf, &st);
+    return Py_BuildValue("{sksksksn}", "beats_in", (unsigned long)st.beats_in, "beats_out",
+                         (unsigned long)st.beats_out, "late", (unsigned long)st.late, "pending",
+                         (Py_ssize_t)ecg_beatfeat_pending(self->bf));
+}
+
+static PyObject *BeatFeatureStream_state_bytes(PyObject *Py_UNUSED(self),
+                                               void *Py_UNUSED(closure))
+{
+    return PyLong_FromSize_t(sizeof(ecg_beatfeat_t));
+}
+
+static PyMethodDef BeatFeatureStream_methods[] = {
+    {"push", (PyCFunction)BeatFeatureStream_push, METH_O, "push(float32 samples)"},
+    {"add_beat", (PyCFunction)BeatFeatureStream_add_beat, METH_O, "add_beat(r_index)"},
+    {"finish", (PyCFunction)BeatFeatureStream_finish, METH_NOARGS, "end of stream"},
+    {"reset", (PyCFunction)BeatFeatureStream_reset, METH_NOARGS, "start a new stream"},
+    {"take", (PyCFunction)BeatFeatureStream_take, METH_NOARGS,
+     "ready beats: (index, window, rr, scale, late) as bytes"},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef BeatFeatureStream_getset[] = {
+    {"stats", (getter)BeatFeatureStream_stats, NULL, "counters", NULL},
+    {"state_bytes", (getter)BeatFeatureStream_state_bytes, NULL, "sizeof(ecg_beatfeat_t)", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject BeatFeatureStreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "ecgedge._core.BeatFeatureStream",
+    .tp_basicsize = sizeof(BeatFeatureStreamObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "BeatFeatureStream(fs_hz, filter_delay_samples): ecg_beatfeat",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)BeatFeatureStream_init,
+    .tp_dealloc = (destructor)BeatFeatureStream_dealloc,
+    .tp_methods = BeatFeatureStream_methods,
+    .tp_getset = BeatFeatureStream_getset,
+};
+
+/* ---------------------------------------------------------------- ecg_sha256 (package tags) */
+
+/* hmac_sha256(key, data) -> 32 bytes; sha256(data) when key is None. */
+static PyObject *core_hmac_sha256(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer key, data;
+    uint8_t out[ECG_SHA256_DIGEST_LEN];
+    PyObject *key_obj;
+    if (!PyArg_ParseTuple(args, "Oy*", &key_obj, &data)) {
+        return NULL;
+    }
+    if (key_obj == Py_None) {
+        ecg_sha256((const uint8_t *)data.buf, (size_t)data.len, out);
+    } else {
+        ecg_hmac_sha256_t h;
+        if (PyObject_GetBuffer(key_obj, &key, PyBUF_SIMPLE) < 0) {
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+        ecg_hmac_sha256_init(&h, (const uint8_t *)key.buf, (size_t)key.len);
+        ecg_hmac_sha256_update(&h, (const uint8_t *)data.buf, (size_t)data.len);
+        ecg_hmac_sha256_final(&h, out);
+        PyBuffer_Release(&key);
+    }
+    PyBuffer_Release(&data);
+    return PyBytes_FromStringAndSize((const char *)out, sizeof out);
+}
+
+static PyMethodDef core_methods[] = {
+    {"hmac_sha256", core_hmac_sha256, METH_VARARGS,
+     "hmac_sha256(key, data) -> 32-byte tag (ecg_sha256.c); key None: sha256(data)"},
+    {NULL, NULL, 0, NULL}};
+
 static struct PyModuleDef coremodule = {PyModuleDef_HEAD_INIT, "ecgedge._core",
-                                        "ecgedge firmware core, host build", -1, NULL,
+                                        "ecgedge firmware core, host build", -1, core_methods,
                                         NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__core(void)
 {
     PyObject *m;
     if (PyType_Ready(&FilterType) < 0 || PyType_Ready(&QrsType) < 0 ||
-        PyType_Ready(&DeviceType) < 0 || PyType_Ready(&BeatClassifierType) < 0) {
+        PyType_Ready(&DeviceType) < 0 || PyType_Ready(&BeatClassifierType) < 0 ||
+        PyType_Ready(&HeadTrainerType) < 0 || PyType_Ready(&BeatFeatureStreamType) < 0) {
         return NULL;
     }
     m = PyModule_Create(&coremodule);
@@ -1127,7 +1700,11 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddObject(m, "QrsDetector", (PyObject *)&QrsType) < 0 ||
         PyModule_AddObject(m, "Device", (PyObject *)&DeviceType) < 0 ||
         (Py_INCREF(&BeatClassifierType),
-         PyModule_AddObject(m, "BeatClassifier", (PyObject *)&BeatClassifierType)) < 0) {
+         PyModule_AddObject(m, "BeatClassifier", (PyObject *)&BeatClassifierType)) < 0 ||
+        (Py_INCREF(&HeadTrainerType),
+         PyModule_AddObject(m, "HeadTrainer", (PyObject *)&HeadTrainerType)) < 0 ||
+        (Py_INCREF(&BeatFeatureStreamType),
+         PyModule_AddObject(m, "BeatFeatureStream", (PyObject *)&BeatFeatureStreamType)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -7,9 +7,14 @@ parsed arguments to an exit status:
     ecgedge info URL [--json]
     ecgedge stream URL [--seconds S] [--out FILE] [--format wfdb|csv|edf]
     ecgedge monitor URL [--seconds S]
+    ecgedge alerts URL [--follow] [--ack] [--seconds S] [--json]
     ecgedge validate qrs --db DIR [--records R ...] [--channel N] [--start SECONDS] [--json FILE]
+    ecgedge validate alerts --db DIR [--records R ...] [--device URL] [--json FILE]
                          [--device URL]
+    ecgedge validate beats --db DIR [--records DS2 | R ...] [--device URL] [--json FILE]
+                           [--personalize SECONDS]
     ecgedge sim (--record PATH | --inject-only) [--pty | --tcp PORT] [--speed 1|max] ...
+    ecgedge personalize URL (--labels FILE | --from-record REC [--seconds 300]) [--key HEX]
 
 URL is a device URL: serial:///dev/ttyUSB0?baud=115200, socket://HOST:PORT,
 sim://PATH/TO/RECORD?speed=max (spawns the virtual device), qemu:// (the QEMU firmware).
@@ -104,10 +109,25 @@ def _print_notes(report: QrsReport) -> None:
                   "previous valid value", file=sys.stderr)
 
 
-def _run_validate_qrs(args: argparse.Namespace) -> int:
-    if args.json is not None and not args.json.parent.is_dir():  # fail before a long run
-        raise _UsageError(f"cannot write --json {args.json}: no directory {args.json.parent}; "
+def _check_json_path(path: Path | None) -> None:
+    """Fail before a long run when --json cannot be written."""
+    if path is not None and not path.parent.is_dir():
+        raise _UsageError(f"cannot write --json {path}: no directory {path.parent}; "
                           "give a path in an existing directory")
+
+
+def _write_json(path: Path | None, text: str) -> None:
+    if path is None:
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _UsageError(f"cannot write --json {path}: {exc.strerror}; "
+                          "give a writable file path") from exc
+
+
+def _run_validate_qrs(args: argparse.Namespace) -> int:
+    _check_json_path(args.json)
     if args.device is not None:  # hardware in the loop: the device's beats, scored the same way
         from .validation.hil import HilError, validate_qrs_device
 
@@ -123,12 +143,7 @@ def _run_validate_qrs(args: argparse.Namespace) -> int:
         report = validate_qrs(args.db, records=args.records, channel=args.channel,
                               start_s=args.start, annotator=args.annotator, mains_hz=args.mains,
                               progress=not args.quiet)
-    if args.json is not None:
-        try:
-            args.json.write_text(report.to_json(), encoding="utf-8")
-        except OSError as exc:
-            raise _UsageError(f"cannot write --json {args.json}: {exc.strerror}; "
-                              "give a writable file path") from exc
+    _write_json(args.json, report.to_json())
     if not args.quiet:
         _print_notes(report)
     render_report(report, Console())
@@ -170,6 +185,119 @@ def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     qrs.add_argument("-q", "--quiet", action="store_true",
                      help="no progress bar and no notes on stderr; only the tables")
     qrs.set_defaults(run=_run_validate_qrs)
+    _add_validate_beats(checks)
+    _add_validate_alerts(checks)
+
+
+def _run_validate_alerts(args: argparse.Namespace) -> int:
+    from .validation.alerts import render_report as render_alerts
+    from .validation.alerts import validate_alerts
+    from .validation.hil import HilError
+
+    out: Path | None = args.json
+    if out is not None and not out.parent.is_dir():  # fail before a long run
+        raise _UsageError(f"cannot write --json {out}: no directory {out.parent}")
+    try:
+        report = validate_alerts(args.db, records=args.records, device=args.device,
+                                 mains_hz=args.mains, progress=not args.quiet)
+    except HilError as exc:
+        print(f"ecgedge: error: {exc}", file=sys.stderr)
+        return EXIT_DEVICE
+    if out is not None:
+        try:
+            out.write_text(report.to_json(), encoding="utf-8")
+        except OSError as exc:
+            raise _UsageError(f"cannot write --json {out}: {exc.strerror}") from exc
+    render_alerts(report, Console())
+    return EXIT_OK
+
+
+def _add_validate_alerts(checks: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    alerts = checks.add_parser(
+        "alerts", parents=[_detector_options()],
+        help="rhythm alerts: VT and AF (and brady / tachy) episode Se and +P",
+        description="Inject each record into the device (default: the virtual device) and score "
+                    "its alert episodes against the rhythm annotations, EC57-style: an episode is "
+                    "detected when an alert episode overlaps it; an alert episode is true when it "
+                    "overlaps a reference episode (rules: ecgedge.validation.alerts).")
+    alerts.set_defaults(mains=60)
+    alerts.add_argument("--db", type=Path, required=True, metavar="DIR",
+                        help="WFDB database directory with rhythm annotations, e.g. "
+                             "../shared/data/mitdb")
+    alerts.add_argument("--records", nargs="+", metavar="R",
+                        help="records to run (default: all annotated records)")
+    alerts.add_argument("--device", default="sim://", metavar="URL",
+                        help="device to inject into: sim:// (default), qemu://, "
+                             "socket://HOST:PORT or a serial port")
+    alerts.add_argument("--json", type=Path, metavar="FILE",
+                        help="also write the gross and per-record counts, episodes and "
+                             "reference episodes to FILE")
+    alerts.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    alerts.set_defaults(run=_run_validate_alerts)
+
+
+def _run_validate_beats(args: argparse.Namespace) -> int:
+    from .validation.beats import render_report as render_beats
+    from .validation.beats import validate_beats
+    from .validation.hil import HilError
+
+    _check_json_path(args.json)
+    if args.personalize is not None:  # ecgedge.validation.personalize
+        from .validation.personalize import run_cli
+        return run_cli(args)
+    try:
+        report = validate_beats(args.db, records=args.records, channel=args.channel,
+                                start_s=args.start, annotator=args.annotator,
+                                mains_hz=args.mains, device=args.device,
+                                progress=not args.quiet)
+    except HilError as exc:
+        print(f"ecgedge: error: {exc}", file=sys.stderr)
+        return EXIT_DEVICE
+    _write_json(args.json, report.to_json())
+    render_beats(report, Console())
+    return EXIT_OK
+
+
+def _add_validate_beats(checks: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    beats = checks.add_parser(
+        "beats",
+        help="beat classification: per AAMI class Se and +P, EC57 VEB and SVEB",
+        description="Classify every beat with the firmware's int8 classifier and score it per "
+                    "AAMI class (Se, +P, confusion matrix) and the EC57 way (VEB, SVEB), in two "
+                    "modes side by side: at the reference beat positions (comparable with the "
+                    "literature) and end to end on the detector's own beats, matched within "
+                    "150 ms (what a device gives).")
+    beats.add_argument(
+        "--mains", type=_mains, default=60, metavar="{50,60,none}",
+        help="mains notch of the filter the features and the detector run on, in Hz, or none "
+             "(default 60: MIT-BIH's mains, and the notch the model was trained with)")
+    beats.add_argument("--db", type=Path, required=True, metavar="DIR",
+                       help="WFDB database directory, e.g. ../shared/data/mitdb")
+    beats.add_argument("--records", nargs="+", metavar="R",
+                       help="records to score; DS1 and DS2 name de Chazal's inter-patient sets "
+                            "(default: all annotated records)")
+    beats.add_argument("--channel", type=_channel, default=None, metavar="N",
+                       help="signal index (0-based) in every record (default: the MLII lead, "
+                            "else 0)")
+    beats.add_argument("--start", type=_seconds, default=0.0, metavar="SECONDS",
+                       help="start of the scored period (default 0: whole records, as the "
+                            "literature's DS2 figures; 300: EC57's learning period)")
+    beats.add_argument("--annotator", default=DEFAULT_ANNOTATOR, metavar="EXT",
+                       help="extension of the reference annotation files (default atr)")
+    beats.add_argument("--json", type=Path, metavar="FILE",
+                       help='also write {"reference": {...}, "end_to_end": {...}} (per class '
+                            'se and ppv in percent, confusion, veb, sveb) and per-record results')
+    beats.add_argument("--device", metavar="URL",
+                       help="end to end on a device: inject each record into it and score its "
+                            "beats and classes: qemu://, sim://, socket://HOST:PORT or a serial "
+                            "port")
+    beats.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    beats.add_argument("--personalize", type=_seconds, default=None, metavar="SECONDS",
+                       help="personalization benchmark: per record, label the first SECONDS "
+                            "(300: EC57's learning period) from the annotations, train the head "
+                            "with the device's µ-trainer and score the rest with the factory and "
+                            "the personalized head (ecgedge.validation.personalize)")
+    beats.set_defaults(run=_run_validate_beats)
 
 
 def _speed(text: str) -> float | None:
@@ -213,19 +341,41 @@ def _run_sim(args: argparse.Namespace) -> int:
                       f"held at the previous valid value, {record.clipped_samples} clipped to "
                       "int16", file=sys.stderr)
             vdev = VirtualDevice(record, mains_hz=args.mains, speed=args.speed,
-                                 status_period_ms=args.status_period)
+                                 status_period_ms=args.status_period, **_sim_storage(args),
+                                 backfill_s=BLE_BACKFILL_S if args.ble else 0)
         else:
             if args.channels is not None:
                 raise _UsageError("--channels only applies with --record")
             vdev = VirtualDevice(None, fs_hz=args.fs or 360, leads=args.leads or 1,
                                  gain_uv_per_count=args.gain_uv or 5.0, mains_hz=args.mains,
-                                 speed=args.speed, status_period_ms=args.status_period)
+                                 speed=args.speed, status_period_ms=args.status_period,
+                                 **_sim_storage(args), backfill_s=BLE_BACKFILL_S if args.ble else 0)
+        if args.ble:
+            from .ble.cli import serve_ble
+
+            return serve_ble(vdev, args)
         return serve(vdev, tcp_port=args.tcp)
     except SimError as exc:
         raise _UsageError(str(exc)) from exc
     except OSError as exc:  # e.g. the TCP port is taken
         raise _UsageError(f"cannot serve: {exc.strerror or exc}; pick another --tcp port, or 0 "
                           "for any free one") from exc
+
+
+def _sim_storage(args: argparse.Namespace) -> dict[str, Any]:
+    """VirtualDevice storage / key arguments from --storage and --device-key."""
+    from .update import device_key
+
+    if args.device_key is None:
+        print("note: no --device-key: update packages use the PUBLIC development key "
+              "(ecgedge.update.DEV_KEY); never use it outside the simulator", file=sys.stderr)
+        key = None
+    else:
+        try:
+            key = device_key(args.device_key)
+        except ValueError as exc:
+            raise _UsageError(f"--device-key: {exc}") from exc
+    return dict(storage_path=args.storage, device_key=key)
 
 
 def _add_sim(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -249,6 +399,14 @@ def _add_sim(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                       help="serve on a new pseudo-terminal (the default)")
     link.add_argument("--tcp", type=_port, metavar="PORT",
                       help="serve on TCP port PORT of 127.0.0.1 (0: any free port)")
+    link.add_argument("--ble", action="store_true",
+                      help="serve as a BLE peripheral (ecgedge GATT profile, Heart Rate Service) "
+                           "on this process's virtual link and watch it through ble:// (bleak on "
+                           "bumble); see README 'Stream over BLE'")
+    sim.add_argument("--seconds", type=_positive_seconds, metavar="SECONDS",
+                     help="with --ble: stop after this many seconds (default: until Ctrl-C)")
+    sim.add_argument("--cut-every", type=_positive_seconds, metavar="SECONDS",
+                     help="with --ble: drop the link every SECONDS to show reconnect + backfill")
     sim.add_argument("--speed", type=_speed, default=1.0, metavar="{1,max}",
                      help="front end pace: 1 = real time (or another factor), max = as fast as "
                           "the link drains (default 1)")
@@ -263,6 +421,12 @@ def _add_sim(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sim.add_argument("--status-period", type=int, default=1000, metavar="MS",
                      help="STATUS frame period while a host is connected, ms; 0 for none "
                           "(default 1000)")
+    sim.add_argument("--storage", type=Path, metavar="FILE",
+                     help="keep the storage slots (A/B classifier heads, labels) in FILE, so a "
+                          "pushed head survives a restart (default: RAM, lost on exit)")
+    sim.add_argument("--device-key", metavar="HEX",
+                     help="per-device key of update packages (docs/protocol.md §11); default: "
+                          "the PUBLIC development key ecgedge.update.DEV_KEY (simulator only)")
     sim.set_defaults(run=_run_sim)
 
 
@@ -271,6 +435,7 @@ def _add_sim(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 # --------------------------------------------------------------------------------------------
 
 DEMO_SECONDS = 20.0
+BLE_BACKFILL_S = 90  #: seconds of sample blocks `ecgedge sim --ble` keeps for backfill
 MONITOR_REFRESH_HZ = 4
 TRACE_SECONDS = 4.0  # ECG shown in the monitor's trace
 TRACE_COLUMNS = 64
@@ -605,6 +770,48 @@ def _add_device_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     monitor.set_defaults(run=_run_monitor)
 
 
+def _run_alerts(args: argparse.Namespace) -> int:
+    import json
+
+    from .alerts import alerts_table, follow_alerts
+
+    console = Console()
+
+    def show(recs: list[Any], status: Any) -> None:
+        if args.json:
+            for a in recs:
+                print(json.dumps(a.as_dict()), flush=True)
+            return
+        if recs:
+            console.print(alerts_table(recs, f"alerts on {args.url}"))
+        console.print(f"{status.queued} queued on the device (latest id {status.last_id}), "
+                      f"{status.dropped} dropped on overflow"
+                      + (", acknowledged what was shown" if args.ack and recs else ""))
+
+    asyncio.run(follow_alerts(args.url, follow=args.follow, ack=args.ack, timeout=args.timeout,
+                              show=show, seconds=args.seconds))
+    return EXIT_OK
+
+
+def _add_alerts(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    alerts = commands.add_parser(
+        "alerts", parents=[_url_options()],
+        help="show the rhythm alerts a device keeps (pull, optionally acknowledge, follow)",
+        description="Pull the alert records the device keeps until acknowledged (bradycardia, "
+                    "tachycardia, pause, asystole, VT, frequent ectopy, AF suspicion, lead-off, "
+                    "poor signal; docs/protocol.md §5.5) and print them as a table. Without --ack "
+                    "nothing is freed, so the next run shows them again.")
+    alerts.add_argument("--follow", action="store_true",
+                        help="keep running: wait for the device's new-alert notices and print "
+                             "new records as they come (Ctrl-C ends)")
+    alerts.add_argument("--ack", action="store_true",
+                        help="acknowledge the records shown (the device frees them)")
+    alerts.add_argument("--seconds", type=_positive_seconds, metavar="SECONDS",
+                        help="with --follow: stop after this many seconds")
+    alerts.add_argument("--json", action="store_true", help="one JSON object per record")
+    alerts.set_defaults(run=_run_alerts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `ecgedge` argument parser, with one subparser per command."""
     parser = argparse.ArgumentParser(
@@ -613,8 +820,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
                                      required=True)
     _add_device_commands(commands)
+    _add_alerts(commands)
     _add_validate(commands)
     _add_sim(commands)
+    from .ble.cli import add_scan
+
+    add_scan(commands)
+    from .update_cli import add_personalize
+
+    add_personalize(commands)
     return parser
 
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from . import _core
 
-__all__ = ["BeatClassifier", "Beats", "Filter", "QrsDetector", "Quality"]
+__all__ = ["BeatClassifier", "Beats", "Filter", "HeadTrainer", "QrsDetector", "Quality"]
 
 MIN_FS_HZ = 125.0
 MAX_FS_HZ = 1000.0
@@ -186,3 +186,4 @@ def detect_qrs(signal_mv: npt.ArrayLike, fs_hz: float, mains_hz: int | None = 50
 
 # The int8 beat classifier of the same core (ecg_classifier); defined in its own module.
 from .classifier import BeatClassifier  # noqa: E402  (re-export as ecgedge.core.BeatClassifier)
+from .personalize import HeadTrainer  # noqa: E402  (re-export as ecgedge.core.HeadTrainer)

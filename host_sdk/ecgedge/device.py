@@ -37,7 +37,7 @@ import asyncio
 import struct
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from types import TracebackType
@@ -47,13 +47,17 @@ import numpy as np
 import numpy.typing as npt
 
 from . import protocol as p
+from .backfill import BackfillStage, BackfillStats, ReconnectPolicy, reconnect
 from .errors import DeviceError, DeviceTimeout, ProtocolVersionError, TransportError
 from .protocol import BeatClass, Capability, ConfigSet, Content, ErrorCode, FrameType, Source
 from .transports import transport_for_url
 from .transports.base import Transport
 
+from .alerts import Alerts, AlertStatus, parse_notice
+
 if TYPE_CHECKING:
     from .recording import Recording
+    from .update import ModelInfo
 
 __all__ = ["Beat", "BeatQuality", "Device", "DeviceInfo", "EventStream", "Gap", "InjectReport",
            "LinkCounters", "SampleBlock", "Status", "TimeSync", "open_device"]
@@ -63,7 +67,9 @@ DEFAULT_RETRIES = 2  #: extra attempts for idempotent commands
 STOP_TIMEOUT_S = 10.0  #: STOP_STREAM waits for the device to flush (§5.4)
 #: Commands safe to repeat with a new seq when no answer came (§5: "retry with a new seq").
 _IDEMPOTENT = frozenset({FrameType.GET_INFO, FrameType.STOP_STREAM, FrameType.CONFIGURE,
-                         FrameType.TIME_SYNC})
+                         FrameType.TIME_SYNC, FrameType.BACKFILL_REQUEST,
+                         FrameType.ALERTS_PULL, FrameType.ALERTS_ACK, FrameType.ALERTS_CONFIGURE,
+                         FrameType.ALERTS_GET_CONFIG})
 
 _PREFIX = struct.Struct("<IBB")
 _BEAT = struct.Struct("<IHBBB")
@@ -235,6 +241,10 @@ class Beat:
         search_back: found by search-back.
         fs: sampling rate, Hz.
         seq: the frame's sequence number.
+        confidence: the classifier's confidence in `beat_class`, 0.5..1 (the BEAT_EVENT byte /
+            255, §6.4); None when the device sends none (no capability BEAT_CONFIDENCE).
+
+    A classifying device sends each beat one beat late (its RR features need the next beat).
     """
 
     index: int
@@ -244,6 +254,7 @@ class Beat:
     search_back: bool
     fs: float
     seq: int
+    confidence: float | None = None
 
     @property
     def time_s(self) -> float:
@@ -380,6 +391,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.decoder = p.FrameDecoder(p.Accept.TO_HOST)
+        self.backfill = BackfillStage()  #: puts replayed blocks back in place (§12)
         self.tracker = p.SeqTracker()
         self.malformed = 0
         self.late = 0
@@ -398,6 +410,7 @@ class Receiver:
     def set_format(self, info: DeviceInfo) -> None:
         self.fs = float(info.sample_rate_hz)
         self.mv_per_count = info.mv_per_count
+        self.backfill.enabled = Capability.BACKFILL in info.capabilities
 
     def begin_stream(self) -> None:
         """A START_STREAM is about to be (or was) accepted: the counter restarts at 0."""
@@ -425,7 +438,7 @@ class Receiver:
         update = self.tracker.update
         SB, BE, ST, RS, DI = (FrameType.SAMPLE_BLOCK, FrameType.BEAT_EVENT, FrameType.STATUS,
                               FrameType.RESPONSE, FrameType.DEVICE_INFO)
-        for f in self.decoder.feed(data):
+        for f in self.backfill.process(self.decoder.feed(data)):
             t = f.type
             if t is SB:
                 payload = f.payload
@@ -481,8 +494,9 @@ class Receiver:
                     quality = BeatQuality(quality)
                 except ValueError:
                     pass
+                conf = f.payload[9] if len(f.payload) > 9 else 0  # §6.4: 0 or absent: none
                 append(Beat(self.unwrap(idx32), rr, cls, quality, bool(flags & 1), self.fs,
-                            f.seq))
+                            f.seq, conf / 255.0 if conf else None))
             elif t is RS:
                 try:
                     r = p.parse_response(f.payload)
@@ -507,6 +521,14 @@ class Receiver:
                 append(Status(self.unwrap(v[0]), None if v[1] == 255 else v[1], v[2], v[3],
                               bool(v[4] & 1), bool(v[4] & 2), v[5], v[6], v[7], v[8], v[9],
                               v[10], v[11], v[12], f.seq, time.monotonic()))
+            elif t == FrameType.ALERT_NOTICE:
+                try:
+                    notice = parse_notice(f.payload)
+                except p.ProtocolError:
+                    self.malformed += 1
+                    continue
+                update(f)
+                append(notice)
             elif t is DI:
                 update(f)
                 try:
@@ -710,6 +732,12 @@ class Device:
         self._error: BaseException | None = None
         self._open = False
         self._inject_next = 0
+        self.alerts = Alerts(self)  #: rhythm alerts: pull, ack, configure, notices
+        #: reconnect with back-off when a link that can (BLE) breaks (`ecgedge.backfill`)
+        self.reconnect_policy = ReconnectPolicy()
+        self.reconnects = 0  #: links re-established so far
+        #: coroutines run after each reconnect, e.g. to pull alerts again: ``hook(device)``
+        self.after_reconnect: list[Callable[[Device], Awaitable[None]]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -785,9 +813,15 @@ class Device:
                 for sub in list(self._subs):
                     if not sub.room.is_set():
                         await sub.room.wait()  # a slow consumer: let the link hold the data
-                data = await self.transport.read()
+                try:
+                    data = await self.transport.read()
+                except TransportError as exc:
+                    if await reconnect(self, exc):
+                        continue
+                    raise
                 for ev in self._rx.feed(data):
                     self._dispatch(ev)
+                self._rx.backfill.kick(self)
         except asyncio.CancelledError:
             raise
         except TransportError as exc:
@@ -809,6 +843,9 @@ class Device:
             fut = self._pending.pop(ev.seq, None)
             if fut is not None and not fut.done():
                 fut.set_result(ev)
+            return
+        if isinstance(ev, AlertStatus):
+            self.alerts._on_notice(ev)
             return
         if isinstance(ev, DeviceInfo):
             self._info = ev
@@ -959,6 +996,12 @@ class Device:
         """Host receiver counters, sequence gaps and the device's latest STATUS."""
         return self._rx.counters(self._status)
 
+    @property
+    def backfill_stats(self) -> BackfillStats:
+        """What backfill did on this link (docs/protocol.md §12): requests, blocks replayed,
+        blocks the device no longer had; `reconnects` counts the links re-established."""
+        return self._rx.backfill.stats
+
     def _require(self, cap: Capability, what: str) -> None:
         if self._info is not None and cap not in self._info.capabilities:
             raise DeviceError(ErrorCode.UNSUPPORTED, None,
@@ -1044,6 +1087,36 @@ class Device:
                       self._rx.unwrap(int(res.sample_index)), int(rtt_us))
         self._rx.note_sync(ts)
         return ts
+
+    # ------------------------------------------------------------------ personalization (§11)
+
+    async def model_info(self) -> "ModelInfo":
+        """The model id, active A/B slot, head version and µ-trainer fill (`ecgedge.update`)."""
+        from . import update
+
+        return await update.model_info(self)
+
+    async def push_head(self, tables: Any, *, version: int | None = None, key: Any = None,
+                        progress: Any = None) -> "ModelInfo":
+        """Send a new classifier head as a signed package; see `ecgedge.update.push_head`."""
+        from . import update
+
+        return await update.push_head(self, tables, version=version, key=key, progress=progress)
+
+    async def personalize(self, sample_index: npt.ArrayLike, classes: npt.ArrayLike, *,
+                          version: int | None = None, key: Any = None,
+                          progress: Any = None) -> "ModelInfo":
+        """Label beats for the device's µ-trainer; see `ecgedge.update.personalize`."""
+        from . import update
+
+        return await update.personalize(self, sample_index, classes, version=version, key=key,
+                                        progress=progress)
+
+    async def reset_personalization(self) -> "ModelInfo":
+        """Back to the factory head, persisted; see `ecgedge.update.reset_personalization`."""
+        from . import update
+
+        return await update.reset_personalization(self)
 
     # ------------------------------------------------------------------ data
 

@@ -28,11 +28,13 @@ import binascii
 import struct
 from dataclasses import asdict, dataclass
 from enum import IntEnum, IntFlag
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from construct import (
+    Array,
+    Check,
     Container,
     ConstructError,
     Float32l,
@@ -44,7 +46,9 @@ from construct import (
     Int16ul,
     Int32ul,
     Int64ul,
+    Padded,
     Struct,
+    this,
 )
 
 __all__ = [
@@ -100,11 +104,25 @@ class FrameType(IntEnum):
     CONFIGURE = 0x04
     TIME_SYNC = 0x05
     INJECT_SAMPLES = 0x06
+    ALERTS_PULL = 0x10  #: H->D: alert records after an id; answered with a page (§5.5)
+    ALERTS_ACK = 0x11  #: H->D: free the records up to an id; answered with the status (§5.6)
+    ALERTS_CONFIGURE = 0x12  #: H->D: alert thresholds (§5.7)
+    ALERTS_GET_CONFIG = 0x13  #: H->D: read the thresholds back (§5.7)
+    PKG_BEGIN = 0x18  #: H->D: package header, opens a transfer (§11)
+    PKG_CHUNK = 0x19  #: H->D: offset u32 + payload bytes (§11)
+    PKG_COMMIT = 0x1A  #: H->D: HMAC-SHA256 tag; verify and switch (§11)
+    PKG_ABORT = 0x1B  #: H->D: discard the open transfer (§11)
+    GET_MODEL_INFO = 0x1C  #: H->D: model id, active slot, head version (§11)
+    RESET_PERSONALIZATION = 0x1D  #: H->D: back to the factory head, persisted (§11)
     RESPONSE = 0x80
     DEVICE_INFO = 0x81
     SAMPLE_BLOCK = 0x90
     BEAT_EVENT = 0x91
     STATUS = 0x92
+    BACKFILL_REQUEST = 0x20  #: H->D: replay a SAMPLE_BLOCK seq range (§12.1)
+    BACKFILL_BLOCK = 0xB0  #: D->H: a replayed SAMPLE_BLOCK, header seq = its block seq (§12.2)
+    BACKFILL_END = 0xB1  #: D->H: end of a replay, seq echoes the request (§12.3)
+    ALERT_NOTICE = 0xA0  #: D->H: new alert records exist (§6.6)
 
     @property
     def to_host(self) -> bool:
@@ -116,10 +134,10 @@ class FrameType(IntEnum):
 RESERVED_TYPE_RANGES: dict[str, tuple[int, int]] = {
     "alerts_cmd": (0x10, 0x17),
     "personalize_cmd": (0x18, 0x1F),
-    "backfill_cmd": (0x20, 0x27),
+    "backfill_cmd": (0x21, 0x27),  # 0x20 is BACKFILL_REQUEST
     "alerts": (0xA0, 0xA7),
     "personalize": (0xA8, 0xAF),
-    "backfill": (0xB0, 0xB7),
+    "backfill": (0xB2, 0xB7),  # 0xB0, 0xB1 are BACKFILL_BLOCK, BACKFILL_END
 }
 
 
@@ -150,6 +168,13 @@ class ErrorCode(IntEnum):
     LENGTH = -39
     BUSY = -40
     SEQUENCE = -41
+    AUTH = -48  #: package HMAC tag wrong (§11)
+    PKG_CRC = -49  #: package payload CRC-32 mismatch
+    MODEL = -50  #: package for another model id or head shape
+    REPLAY = -51  #: package version not above the highest accepted
+    ORDER = -52  #: chunk offset is not the next expected one
+    INCOMPLETE = -53  #: COMMIT before every payload byte arrived
+    STORAGE = -54  #: the device's storage failed
 
 
 class Capability(IntFlag):
@@ -165,11 +190,11 @@ class Capability(IntFlag):
     MAINS_CONFIG = 1 << 7
     LEAD_OFF = 1 << 8
     BATTERY = 1 << 9
-    RSV_ALERTS = 1 << 16
-    RSV_PERSONALIZE_LABELS = 1 << 17
-    RSV_HEAD_PACKAGES = 1 << 18
-    RSV_BACKFILL = 1 << 19
-    RSV_BEAT_CONFIDENCE = 1 << 20
+    ALERTS = 1 << 16  #: alert pull / ack / configure and ALERT_NOTICE (§5.5-§5.7, §6.6)
+    PERSONALIZE_LABELS = 1 << 17  #: LABELS packages for the µ-trainer (§11)
+    HEAD_PACKAGES = 1 << 18  #: HEAD packages into A/B slots (§11)
+    BACKFILL = 1 << 19  #: keeps >= 60 s of sample blocks and replays them (§12)
+    BEAT_CONFIDENCE = 1 << 20  #: BEAT_EVENT carries `confidence` (§6.4)
 
 
 class Content(IntEnum):
@@ -212,6 +237,17 @@ class BeatClass(IntEnum):
     F = 3
     Q = 4
     NONE = 255
+
+
+_E = TypeVar("_E", bound=IntEnum)
+
+
+def enum_or_int(enum: type[_E], value: int) -> _E | int:
+    """`enum(value)`, or the plain int for a value this host does not know (a newer device's)."""
+    try:
+        return enum(value)
+    except ValueError:
+        return int(value)
 
 
 class ProtocolError(ValueError):
@@ -258,10 +294,61 @@ SampleBlockLayout = Struct(
     "sample_index" / Int32ul, "leads" / Int8ul, "flags" / Int8ul,
     "samples" / GreedyRange(Int16sl),
 )
-BeatEvent = Struct(
+#: BEAT_EVENT of a device without capability BEAT_CONFIDENCE (9 bytes): `parse_payload` gives
+#: `confidence` None for it, `build_payload` builds it when `confidence` is None or missing.
+BeatEventNoConfidence = Struct(
     "sample_index" / Int32ul, "rr_samples" / Int16ul, "beat_class" / Int8ul, "quality" / Int8ul,
     "flags" / Int8ul,
 )
+BeatEvent = Struct(*BeatEventNoConfidence.subcons, "confidence" / Int8ul)
+#: Update packages (§11): header of PKG_BEGIN, prefix of PKG_CHUNK, GET_MODEL_INFO answer.
+PackageHeader = Struct(
+    "magic" / Int32ul, "format" / Int8ul, "kind" / Int8ul, "flags" / Int16ul,
+    "model_id" / Int32ul, "embedding_len" / Int16ul, "n_classes" / Int16ul,
+    "version" / Int32ul, "payload_len" / Int32ul, "payload_crc32" / Int32ul,
+)
+#: `data` and `tag` are byte values (build from bytes; parse gives lists of ints).
+PackageChunk = Struct("offset" / Int32ul, "data" / GreedyRange(Int8ul))
+PackageCommit = Struct("tag" / Array(32, Int8ul))
+ChunkResult = Struct("next_offset" / Int32ul)
+ModelInfo = Struct(
+    "model_id" / Int32ul, "active_slot" / Int8ul, "state" / Int8ul, "head_version" / Int32ul,
+    "max_version" / Int32ul, "trainer_beats" / Int16ul, "trainer_labelled" / Int16ul,
+)
+BackfillRequest = Struct("first_seq" / Int16ul, "count" / Int16ul)
+BackfillResult = Struct(
+    "first_seq" / Int16ul, "count" / Int16ul, "oldest_seq" / Int16ul, "next_seq" / Int16ul
+)
+BackfillEnd = Struct("first_seq" / Int16ul, "count" / Int16ul, "sent" / Int16ul)
+# Alerts (§5.5-§5.7, §6.6, §6.7); records and thresholds are ecg_alerts.h's structs.
+AlertsPull = Struct("after_id" / Int32ul, "max_records" / Int8ul)
+AlertsAck = Struct("id" / Int32ul)
+AlertsConfig = Struct(
+    "enable_mask" / Int16ul, "brady_bpm" / Int8ul, "tachy_bpm" / Int8ul, "rate_beats" / Int8ul,
+    "rate_sustain_s" / Int8ul, "pause_ms" / Int16ul, "asystole_ms" / Int16ul,
+    "vt_beats" / Int8ul, "vt_bpm" / Int8ul, "v_per_min" / Int8ul, "s_per_min" / Int8ul,
+    "af_beats" / Int8ul, "af_nrmssd_permille" / Int16ul, "af_entropy_permille" / Int16ul,
+    "lead_off_ms" / Int16ul, "poor_signal_s" / Int8ul,
+)
+AlertStatus = Struct(
+    "last_id" / Int32ul, "queued" / Int16ul, "dropped" / Int32ul, "max_severity" / Int8ul
+)
+AlertRecord = Struct(
+    "id" / Int32ul, "episode" / Int32ul, "type" / Int8ul, "severity" / Int8ul, "flags" / Int8ul,
+    "start_index" / Int32ul, "end_index" / Int32ul, "time_us" / Int64ul, "value" / Int16ul,
+    "count" / Int16ul,
+)
+ALERT_RECORD_LEN = 31  #: bytes of one record in this version (a page says its own record_len)
+#: ALERTS_PULL answer: the status, then `n` records of `record_len` bytes (a newer device's longer
+#: records are read by their first 31 bytes).
+AlertsPage = Struct(
+    "last_id" / Int32ul, "queued" / Int16ul, "dropped" / Int32ul, "max_severity" / Int8ul,
+    "pending" / Int16ul, "n" / Int8ul, "record_len" / Int8ul,
+    Check(this.record_len >= 31),
+    "records" / Array(this.n, Padded(this.record_len, AlertRecord)),
+)
+#: Records per ALERTS_PULL answer: (236 - 2 - 15) // 31.
+ALERTS_PER_PAGE = (MAX_PAYLOAD - 2 - 15) // ALERT_RECORD_LEN
 Status = Struct(
     "sample_index" / Int32ul,
     "battery_pct" / Int8ul,
@@ -291,14 +378,36 @@ PAYLOADS: dict[FrameType, Struct] = {
     FrameType.SAMPLE_BLOCK: SampleBlockLayout,
     FrameType.BEAT_EVENT: BeatEvent,
     FrameType.STATUS: Status,
+    FrameType.BACKFILL_REQUEST: BackfillRequest,
+    FrameType.PKG_BEGIN: PackageHeader,
+    FrameType.PKG_CHUNK: PackageChunk,
+    FrameType.PKG_COMMIT: PackageCommit,
+    FrameType.PKG_ABORT: Empty,
+    FrameType.GET_MODEL_INFO: Empty,
+    FrameType.RESET_PERSONALIZATION: Empty,
+    FrameType.BACKFILL_BLOCK: SampleBlockLayout,
+    FrameType.BACKFILL_END: BackfillEnd,
+    FrameType.ALERTS_PULL: AlertsPull,
+    FrameType.ALERTS_ACK: AlertsAck,
+    FrameType.ALERTS_CONFIGURE: AlertsConfig,
+    FrameType.ALERTS_GET_CONFIG: Empty,
+    FrameType.ALERT_NOTICE: AlertStatus,
 }
 #: Body layout of a successful RESPONSE, by the command answered (INJECT_SAMPLES: always).
 RESPONSE_BODIES: dict[FrameType, Struct] = {
     FrameType.GET_INFO: DeviceInfo,
     FrameType.TIME_SYNC: TimeSyncResult,
     FrameType.INJECT_SAMPLES: InjectResult,
+    FrameType.BACKFILL_REQUEST: BackfillResult,
+    FrameType.ALERTS_PULL: AlertsPage,
+    FrameType.ALERTS_ACK: AlertStatus,
+    FrameType.ALERTS_GET_CONFIG: AlertsConfig,
+    FrameType.PKG_CHUNK: ChunkResult,
+    FrameType.PKG_COMMIT: ModelInfo,
+    FrameType.GET_MODEL_INFO: ModelInfo,
+    FrameType.RESET_PERSONALIZATION: ModelInfo,
 }
-_SAMPLE_TYPES = (FrameType.SAMPLE_BLOCK, FrameType.INJECT_SAMPLES)
+_SAMPLE_TYPES = (FrameType.SAMPLE_BLOCK, FrameType.INJECT_SAMPLES, FrameType.BACKFILL_BLOCK)
 
 # Hot-path twins of construct layouts (tests check they agree).
 _HEADER = struct.Struct("<BBH")
@@ -657,6 +766,8 @@ def build_payload(ftype: int, fields: Mapping[str, Any] | None = None) -> bytes:
         return encode_samples(f["samples"], f["sample_index"], f.get("flags", 0))
     if t == FrameType.RESPONSE:
         return build_response(f["cmd_type"], f["status"], f.get("body", b""))
+    if t == FrameType.BEAT_EVENT and f.get("confidence") is None:
+        return BeatEventNoConfidence.build(f)
     return PAYLOADS[t].build(f)
 
 
@@ -676,6 +787,10 @@ def parse_payload(ftype: int, payload: bytes) -> Container:
                          samples=blk.samples)
     if t == FrameType.RESPONSE:
         return parse_response(payload)
+    if t == FrameType.BEAT_EVENT and len(payload) < BeatEvent.sizeof():
+        c = _parse(BeatEventNoConfidence, payload)
+        c.confidence = None
+        return c
     return _parse(PAYLOADS[t], payload)
 
 

@@ -219,6 +219,34 @@ class Device:
     def counters(self) -> _d.LinkCounters:
         return self._run(self._call(lambda: self.aio.counters))
 
+    # personalization (ecgedge.update)
+    def model_info(self) -> Any:
+        """GET_MODEL_INFO: model id, active slot, head version, µ-trainer fill."""
+        return self._run(self.aio.model_info())
+
+    def push_head(self, tables: Any, *, version: int | None = None, key: Any = None,
+                  progress: Any = None) -> Any:
+        """Send a new classifier head as a signed package (see `ecgedge.update.push_head`)."""
+        return self._run(self.aio.push_head(tables, version=version, key=key, progress=progress))
+
+    def personalize(self, sample_index: npt.ArrayLike, classes: npt.ArrayLike, *,
+                    version: int | None = None, key: Any = None, progress: Any = None) -> Any:
+        """Label beats for the device's µ-trainer (see `ecgedge.update.personalize`)."""
+        return self._run(self.aio.personalize(sample_index, classes, version=version, key=key,
+                                              progress=progress))
+
+    def reset_personalization(self) -> Any:
+        """Back to the factory head, persisted (see `ecgedge.update.reset_personalization`)."""
+        return self._run(self.aio.reset_personalization())
+
+    @property
+    def alerts(self) -> Any:
+        """Rhythm alerts kept on the device: `ecgedge.alerts.SyncAlerts` (pull, ack, configure,
+        wait_notice)."""
+        from .alerts import SyncAlerts
+
+        return SyncAlerts(self._run, self.aio.alerts)
+
     # data
     def stream(self, *, start: bool = True, stop_on_exit: bool = True) -> EventIterator:
         """`SampleBlock` | `Gap` until you stop iterating (then the stream is stopped)."""

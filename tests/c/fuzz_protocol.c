@@ -40,7 +40,13 @@ static void check_payload(const ecg_frame_t *f)
         ecg_proto_samples_hdr_t h;
         ecg_proto_time_sync_result_t tr;
         ecg_proto_inject_result_t ir;
+        ecg_proto_alerts_pull_t ap;
+        ecg_proto_alert_status_t as;
+        ecg_proto_alerts_page_t pg;
+        ecg_alerts_cfg_t ac;
+        uint32_t id;
     } m;
+    ecg_alert_t recs[ECG_PROTO_ALERTS_PER_PAGE];
     int16_t samples[ECG_PROTO_MAX_PAYLOAD / 2u];
     int32_t rc = ECG_OK;
     switch (f->type) {
@@ -57,6 +63,11 @@ static void check_payload(const ecg_frame_t *f)
             (void)ecg_proto_unpack_device_info(body, n, &m.i);
             (void)ecg_proto_unpack_time_sync_result(body, n, &m.tr);
             (void)ecg_proto_unpack_inject_result(body, n, &m.ir);
+            if (ecg_proto_unpack_alerts_page(body, n, &m.pg, recs, ECG_PROTO_ALERTS_PER_PAGE) ==
+                    ECG_OK &&
+                15u + (size_t)m.pg.n * m.pg.record_len > n) {
+                fail("alerts page length");
+            }
         }
         break;
     case ECG_FT_DEVICE_INFO:
@@ -64,6 +75,16 @@ static void check_payload(const ecg_frame_t *f)
         break;
     case ECG_FT_BEAT_EVENT: rc = ecg_proto_unpack_beat(f->payload, f->payload_len, &m.b); break;
     case ECG_FT_STATUS: rc = ecg_proto_unpack_status(f->payload, f->payload_len, &m.s); break;
+    case ECG_FT_ALERTS_PULL:
+        rc = ecg_proto_unpack_alerts_pull(f->payload, f->payload_len, &m.ap);
+        break;
+    case ECG_FT_ALERTS_ACK: rc = ecg_proto_unpack_alerts_ack(f->payload, f->payload_len, &m.id); break;
+    case ECG_FT_ALERTS_CONFIGURE:
+        rc = ecg_proto_unpack_alerts_cfg(f->payload, f->payload_len, &m.ac);
+        break;
+    case ECG_FT_ALERT_NOTICE:
+        rc = ecg_proto_unpack_alert_status(f->payload, f->payload_len, &m.as);
+        break;
     case ECG_FT_SAMPLE_BLOCK:
     case ECG_FT_INJECT_SAMPLES:
         rc = ecg_proto_unpack_samples(f->payload, f->payload_len, &m.h, samples,

@@ -429,7 +429,9 @@ static void test_boot_device_info_has_seq_0_and_the_configuration(void)
     CHECK_EQ(info.mains_hz, 60);
     CHECK((info.capabilities & (ECG_CAP_STREAM_RAW | ECG_CAP_BEATS | ECG_CAP_INJECT)) ==
           (ECG_CAP_STREAM_RAW | ECG_CAP_BEATS | ECG_CAP_INJECT));
-    CHECK((info.capabilities & (ECG_CAP_RATE_CONFIG | ECG_CAP_LEAD_OFF | ECG_CAP_CLASSIFIER)) == 0);
+    CHECK((info.capabilities & (ECG_CAP_RATE_CONFIG | ECG_CAP_LEAD_OFF)) == 0);
+    CHECK((info.capabilities & (ECG_CAP_CLASSIFIER | ECG_CAP_BEAT_CONFIDENCE)) ==
+          (ECG_CAP_CLASSIFIER | ECG_CAP_BEAT_CONFIDENCE));
     CHECK_EQ(f.rate_hz, 360);
     host_free(&h);
     free(dev);
@@ -535,7 +537,7 @@ static void test_unknown_bad_truncated_and_oversized_frames_are_counted_and_drop
     host_init(&h);
     host_drain(&h, dev);
     /* unknown (reserved) and device->host types */
-    n = ecg_frame_encode(0x10, 1, NULL, 0, wire, sizeof wire);
+    n = ecg_frame_encode(ECG_FT_RSV_ALERTS_CMD_LAST, 1, NULL, 0, wire, sizeof wire);
     ecg_device_rx(dev, wire, (size_t)n);
     n = ecg_frame_encode(ECG_FT_SAMPLE_BLOCK, 2, NULL, 0, wire, sizeof wire);
     ecg_device_rx(dev, wire, (size_t)n);
@@ -958,7 +960,9 @@ static void test_beats_from_injected_samples_equal_the_detector_run_directly(voi
         if (h.frames[i].type == ECG_FT_BEAT_EVENT && ngot < MAXB) {
             CHECK((long)i < stop_at); /* every beat before the STOP answer */
             ecg_proto_unpack_beat(h.frames[i].payload, h.frames[i].len, &b);
-            CHECK_EQ(b.beat_class, ECG_BEAT_CLASS_NONE);
+            CHECK(b.beat_class <= ECG_BEAT_CLASS_Q); /* classified, with a confidence (§6.4) */
+            CHECK(b.confidence >= 128u);
+            CHECK_EQ(h.frames[i].len, ECG_PROTO_BEAT_LEN);
             got[ngot++] = b.sample_index;
         }
     }

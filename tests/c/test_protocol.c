@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "ecg/ecg_crc.h"
+#include "ecg/ecg_backfill.h"
 #include "ecg/ecg_protocol.h"
+#include "ecg/ecg_update.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Tiny assertion helpers                                                                     */
@@ -363,10 +365,299 @@ static void run_cobs_invalid(const json_t *j, int v)
     CHECK_EQ(ecg_cobs_decode(enc, (size_t)ne, out, sizeof out), ECG_PROTO_ERR_COBS);
 }
 
+/* Alerts (§5.5-§5.7, §6.6): thresholds, status and page fields from / against JSON. */
+static void alerts_cfg_of(const json_t *j, int f, ecg_alerts_cfg_t *c)
+{
+    c->enable_mask = (uint16_t)FIELD(j, f, "enable_mask");
+    c->brady_bpm = (uint8_t)FIELD(j, f, "brady_bpm");
+    c->tachy_bpm = (uint8_t)FIELD(j, f, "tachy_bpm");
+    c->rate_beats = (uint8_t)FIELD(j, f, "rate_beats");
+    c->rate_sustain_s = (uint8_t)FIELD(j, f, "rate_sustain_s");
+    c->pause_ms = (uint16_t)FIELD(j, f, "pause_ms");
+    c->asystole_ms = (uint16_t)FIELD(j, f, "asystole_ms");
+    c->vt_beats = (uint8_t)FIELD(j, f, "vt_beats");
+    c->vt_bpm = (uint8_t)FIELD(j, f, "vt_bpm");
+    c->v_per_min = (uint8_t)FIELD(j, f, "v_per_min");
+    c->s_per_min = (uint8_t)FIELD(j, f, "s_per_min");
+    c->af_beats = (uint8_t)FIELD(j, f, "af_beats");
+    c->af_nrmssd_permille = (uint16_t)FIELD(j, f, "af_nrmssd_permille");
+    c->af_entropy_permille = (uint16_t)FIELD(j, f, "af_entropy_permille");
+    c->lead_off_ms = (uint16_t)FIELD(j, f, "lead_off_ms");
+    c->poor_signal_s = (uint8_t)FIELD(j, f, "poor_signal_s");
+}
+
+static void alerts_status_of(const json_t *j, int f, ecg_proto_alert_status_t *m)
+{
+    m->last_id = (uint32_t)FIELD(j, f, "last_id");
+    m->queued = (uint16_t)FIELD(j, f, "queued");
+    m->dropped = (uint32_t)FIELD(j, f, "dropped");
+    m->max_severity = (uint8_t)FIELD(j, f, "max_severity");
+}
+
+static int32_t alerts_pack_fields(const json_t *j, uint8_t type, int f, uint8_t *out, size_t cap)
+{
+    switch (type) {
+    case ECG_FT_ALERTS_PULL: {
+        ecg_proto_alerts_pull_t m;
+        m.after_id = (uint32_t)FIELD(j, f, "after_id");
+        m.max_records = (uint8_t)FIELD(j, f, "max_records");
+        return ecg_proto_pack_alerts_pull(&m, out, cap);
+    }
+    case ECG_FT_ALERTS_ACK:
+        return ecg_proto_pack_alerts_ack((uint32_t)FIELD(j, f, "id"), out, cap);
+    case ECG_FT_ALERTS_CONFIGURE: {
+        ecg_alerts_cfg_t c;
+        alerts_cfg_of(j, f, &c);
+        return ecg_proto_pack_alerts_cfg(&c, out, cap);
+    }
+    case ECG_FT_ALERT_NOTICE: {
+        ecg_proto_alert_status_t m;
+        alerts_status_of(j, f, &m);
+        return ecg_proto_pack_alert_status(&m, out, cap);
+    }
+    default: /* ALERTS_GET_CONFIG */
+        return 0;
+    }
+}
+
+static void alerts_check_cfg(const json_t *j, int f, const ecg_alerts_cfg_t *got)
+{
+    ecg_alerts_cfg_t w;
+    alerts_cfg_of(j, f, &w);
+    CHECK_EQ(got->enable_mask, w.enable_mask);
+    CHECK_EQ(got->brady_bpm, w.brady_bpm);
+    CHECK_EQ(got->tachy_bpm, w.tachy_bpm);
+    CHECK_EQ(got->rate_beats, w.rate_beats);
+    CHECK_EQ(got->rate_sustain_s, w.rate_sustain_s);
+    CHECK_EQ(got->pause_ms, w.pause_ms);
+    CHECK_EQ(got->asystole_ms, w.asystole_ms);
+    CHECK_EQ(got->vt_beats, w.vt_beats);
+    CHECK_EQ(got->vt_bpm, w.vt_bpm);
+    CHECK_EQ(got->v_per_min, w.v_per_min);
+    CHECK_EQ(got->s_per_min, w.s_per_min);
+    CHECK_EQ(got->af_beats, w.af_beats);
+    CHECK_EQ(got->af_nrmssd_permille, w.af_nrmssd_permille);
+    CHECK_EQ(got->af_entropy_permille, w.af_entropy_permille);
+    CHECK_EQ(got->lead_off_ms, w.lead_off_ms);
+    CHECK_EQ(got->poor_signal_s, w.poor_signal_s);
+}
+
+static void alerts_check_status(const json_t *j, int f, const ecg_proto_alert_status_t *got)
+{
+    CHECK_EQ(got->last_id, FIELD(j, f, "last_id"));
+    CHECK_EQ(got->queued, FIELD(j, f, "queued"));
+    CHECK_EQ(got->dropped, FIELD(j, f, "dropped"));
+    CHECK_EQ(got->max_severity, FIELD(j, f, "max_severity"));
+}
+
+/* An ALERTS_PULL answer body against its `result`; packing the result gives the same bytes. */
+static void alerts_check_page(const json_t *j, int res, const uint8_t *body, size_t len)
+{
+    ecg_proto_alerts_page_t h;
+    ecg_alert_t recs[ECG_PROTO_ALERTS_PER_PAGE];
+    uint8_t again[ECG_PROTO_MAX_PAYLOAD];
+    int arr = json_get(j, res, "records");
+    uint8_t i;
+    CHECK_EQ(ecg_proto_unpack_alerts_page(body, len, &h, recs, ECG_PROTO_ALERTS_PER_PAGE),
+             ECG_OK);
+    alerts_check_status(j, res, &h.status);
+    CHECK_EQ(h.pending, FIELD(j, res, "pending"));
+    CHECK_EQ(h.n, FIELD(j, res, "n"));
+    CHECK_EQ(h.record_len, FIELD(j, res, "record_len"));
+    CHECK_EQ(h.n, arr >= 0 ? j->t[arr].size : -1);
+    for (i = 0; i < h.n && arr >= 0 && i < j->t[arr].size; i++) {
+        int r = json_at(j, arr, i);
+        CHECK_EQ(recs[i].id, FIELD(j, r, "id"));
+        CHECK_EQ(recs[i].episode, FIELD(j, r, "episode"));
+        CHECK_EQ(recs[i].type, FIELD(j, r, "type"));
+        CHECK_EQ(recs[i].severity, FIELD(j, r, "severity"));
+        CHECK_EQ(recs[i].flags, FIELD(j, r, "flags"));
+        CHECK_EQ(recs[i].start_index, FIELD(j, r, "start_index"));
+        CHECK_EQ(recs[i].end_index, FIELD(j, r, "end_index"));
+        CHECK(recs[i].time_us == (uint64_t)FIELD_U(j, r, "time_us"));
+        CHECK_EQ(recs[i].value, FIELD(j, r, "value"));
+        CHECK_EQ(recs[i].count, FIELD(j, r, "count"));
+    }
+    CHECK_EQ(ecg_proto_pack_alerts_page(&h, recs, again, sizeof again), (int32_t)len);
+    check_bytes(again, len, body, len, "repacked alerts page");
+}
+
+static void alerts_check_unpacked(const json_t *j, uint8_t type, int f, const uint8_t *p,
+                                  size_t len)
+{
+    switch (type) {
+    case ECG_FT_ALERTS_PULL: {
+        ecg_proto_alerts_pull_t m;
+        CHECK_EQ(ecg_proto_unpack_alerts_pull(p, len, &m), ECG_OK);
+        CHECK_EQ(m.after_id, FIELD(j, f, "after_id"));
+        CHECK_EQ(m.max_records, FIELD(j, f, "max_records"));
+        break;
+    }
+    case ECG_FT_ALERTS_ACK: {
+        uint32_t id = 0u;
+        CHECK_EQ(ecg_proto_unpack_alerts_ack(p, len, &id), ECG_OK);
+        CHECK_EQ(id, FIELD(j, f, "id"));
+        break;
+    }
+    case ECG_FT_ALERTS_CONFIGURE: {
+        ecg_alerts_cfg_t c;
+        CHECK_EQ(ecg_proto_unpack_alerts_cfg(p, len, &c), ECG_OK);
+        alerts_check_cfg(j, f, &c);
+        break;
+    }
+    case ECG_FT_ALERT_NOTICE: {
+        ecg_proto_alert_status_t m;
+        CHECK_EQ(ecg_proto_unpack_alert_status(p, len, &m), ECG_OK);
+        alerts_check_status(j, f, &m);
+        break;
+    }
+    default: /* ALERTS_GET_CONFIG */
+        CHECK_EQ(len, 0);
+    }
+}
+
+/* Update packages (§11): ecg_update.h packs their layouts. */
+#define UPDATE_TYPES                                                                              \
+    case ECG_FT_PKG_BEGIN:                                                                        \
+    case ECG_FT_PKG_CHUNK:                                                                        \
+    case ECG_FT_PKG_COMMIT:                                                                       \
+    case ECG_FT_PKG_ABORT:                                                                        \
+    case ECG_FT_GET_MODEL_INFO:                                                                   \
+    case ECG_FT_RESET_PERSONALIZATION
+
+static size_t json_bytes(const json_t *j, int f, const char *key, uint8_t *out, size_t cap)
+{
+    int arr = json_get(j, f, key);
+    int i;
+    size_t n = 0;
+    for (i = 0; arr >= 0 && i < j->t[arr].size && n < cap; i++) {
+        out[n++] = (uint8_t)json_int(j, json_at(j, arr, i));
+    }
+    return n;
+}
+
+static int32_t update_pack(const json_t *j, uint8_t type, int f, uint8_t *out, size_t cap)
+{
+    uint8_t data[ECG_PROTO_MAX_PAYLOAD];
+    size_t n;
+    if (type == ECG_FT_PKG_BEGIN) {
+        ecg_update_header_t h;
+        h.magic = (uint32_t)FIELD_U(j, f, "magic");
+        h.format = (uint8_t)FIELD(j, f, "format");
+        h.kind = (uint8_t)FIELD(j, f, "kind");
+        h.flags = (uint16_t)FIELD(j, f, "flags");
+        h.model_id = (uint32_t)FIELD_U(j, f, "model_id");
+        h.embedding_len = (uint16_t)FIELD(j, f, "embedding_len");
+        h.n_classes = (uint16_t)FIELD(j, f, "n_classes");
+        h.version = (uint32_t)FIELD_U(j, f, "version");
+        h.payload_len = (uint32_t)FIELD_U(j, f, "payload_len");
+        h.payload_crc32 = (uint32_t)FIELD_U(j, f, "payload_crc32");
+        return ecg_update_pack_header(&h, out, cap);
+    }
+    if (type == ECG_FT_PKG_CHUNK) {
+        n = json_bytes(j, f, "data", data, sizeof data);
+        return ecg_update_pack_chunk((uint32_t)FIELD_U(j, f, "offset"), data, n, out, cap);
+    }
+    if (type == ECG_FT_PKG_COMMIT) {
+        n = json_bytes(j, f, "tag", data, sizeof data);
+        if (n != ECG_UPDATE_TAG_LEN) {
+            return -1000;
+        }
+        if (cap < n) {
+            return ECG_PROTO_ERR_NO_SPACE;
+        }
+        memcpy(out, data, n);
+        return (int32_t)n;
+    }
+    return 0; /* ABORT, GET_MODEL_INFO, RESET_PERSONALIZATION: empty */
+}
+
+static void update_check(const json_t *j, uint8_t type, int f, const uint8_t *p, size_t len)
+{
+    uint8_t data[ECG_PROTO_MAX_PAYLOAD];
+    size_t n, i;
+    if (type == ECG_FT_PKG_BEGIN) {
+        ecg_update_header_t h;
+        CHECK_EQ(ecg_update_unpack_header(p, len, &h), ECG_OK);
+        CHECK(h.magic == (uint32_t)FIELD_U(j, f, "magic"));
+        CHECK_EQ(h.format, FIELD(j, f, "format"));
+        CHECK_EQ(h.kind, FIELD(j, f, "kind"));
+        CHECK_EQ(h.flags, FIELD(j, f, "flags"));
+        CHECK(h.model_id == (uint32_t)FIELD_U(j, f, "model_id"));
+        CHECK_EQ(h.embedding_len, FIELD(j, f, "embedding_len"));
+        CHECK_EQ(h.n_classes, FIELD(j, f, "n_classes"));
+        CHECK(h.version == (uint32_t)FIELD_U(j, f, "version"));
+        CHECK(h.payload_len == (uint32_t)FIELD_U(j, f, "payload_len"));
+        CHECK(h.payload_crc32 == (uint32_t)FIELD_U(j, f, "payload_crc32"));
+    } else if (type == ECG_FT_PKG_CHUNK) {
+        uint32_t off;
+        const uint8_t *d;
+        CHECK_EQ(ecg_update_unpack_chunk(p, len, &off, &d, &n), ECG_OK);
+        CHECK(off == (uint32_t)FIELD_U(j, f, "offset"));
+        CHECK_EQ(n, json_bytes(j, f, "data", data, sizeof data));
+        for (i = 0; i < n && i < sizeof data; i++) {
+            CHECK_EQ(d[i], data[i]);
+        }
+    } else if (type == ECG_FT_PKG_COMMIT) {
+        CHECK_EQ(len, ECG_UPDATE_TAG_LEN);
+        CHECK_EQ(json_bytes(j, f, "tag", data, sizeof data), ECG_UPDATE_TAG_LEN);
+        CHECK(memcmp(p, data, ECG_UPDATE_TAG_LEN) == 0);
+    } else {
+        CHECK_EQ(len, 0);
+    }
+}
+
+/* A RESPONSE body of an update command: MODEL_INFO, or PKG_CHUNK's next offset. */
+static int update_has_result(uint8_t cmd_type)
+{
+    return cmd_type == ECG_FT_PKG_CHUNK || cmd_type == ECG_FT_PKG_COMMIT ||
+           cmd_type == ECG_FT_GET_MODEL_INFO || cmd_type == ECG_FT_RESET_PERSONALIZATION;
+}
+
+static void update_check_result(const json_t *j, int res, uint8_t cmd_type, const uint8_t *b,
+                                size_t len)
+{
+    if (cmd_type == ECG_FT_PKG_CHUNK) {
+        CHECK_EQ(len, ECG_UPDATE_CHUNK_RESULT_LEN);
+        CHECK_EQ((long)b[0] | ((long)b[1] << 8) | ((long)b[2] << 16) | ((long)b[3] << 24),
+                 FIELD(j, res, "next_offset"));
+    } else {
+        ecg_update_model_info_t m;
+        CHECK_EQ(ecg_update_unpack_model_info(b, len, &m), ECG_OK);
+        CHECK(m.model_id == (uint32_t)FIELD_U(j, res, "model_id"));
+        CHECK_EQ(m.active_slot, FIELD(j, res, "active_slot"));
+        CHECK_EQ(m.state, FIELD(j, res, "state"));
+        CHECK(m.head_version == (uint32_t)FIELD_U(j, res, "head_version"));
+        CHECK(m.max_version == (uint32_t)FIELD_U(j, res, "max_version"));
+        CHECK_EQ(m.trainer_beats, FIELD(j, res, "trainer_beats"));
+        CHECK_EQ(m.trainer_labelled, FIELD(j, res, "trainer_labelled"));
+    }
+}
+
+static int32_t update_unpack(uint8_t type, const uint8_t *p, size_t len)
+{
+    ecg_update_header_t h;
+    uint32_t off;
+    const uint8_t *d;
+    size_t n;
+    if (type == ECG_FT_PKG_BEGIN) {
+        return ecg_update_unpack_header(p, len, &h);
+    }
+    if (type == ECG_FT_PKG_CHUNK) {
+        return ecg_update_unpack_chunk(p, len, &off, &d, &n);
+    }
+    if (type == ECG_FT_PKG_COMMIT) {
+        return len < ECG_UPDATE_TAG_LEN ? ECG_PROTO_ERR_LENGTH : ECG_OK;
+    }
+    return ECG_OK;
+}
+
 /* Pack `fields` of a message type the C way; returns the payload length or a negative error. */
 static int32_t pack_fields(const json_t *j, uint8_t type, int f, uint8_t *out, size_t cap)
 {
     switch (type) {
+    UPDATE_TYPES:
+        return update_pack(j, type, f, out, cap);
     case ECG_FT_GET_INFO:
     case ECG_FT_START_STREAM:
     case ECG_FT_STOP_STREAM:
@@ -425,6 +716,7 @@ static int32_t pack_fields(const json_t *j, uint8_t type, int f, uint8_t *out, s
         m.beat_class = (uint8_t)FIELD(j, f, "beat_class");
         m.quality = (uint8_t)FIELD(j, f, "quality");
         m.flags = (uint8_t)FIELD(j, f, "flags");
+        m.confidence = (uint8_t)FIELD(j, f, "confidence");
         return ecg_proto_pack_beat(&m, out, cap);
     }
     case ECG_FT_STATUS: {
@@ -444,6 +736,26 @@ static int32_t pack_fields(const json_t *j, uint8_t type, int f, uint8_t *out, s
         m.rx_unknown_type = (uint32_t)FIELD(j, f, "rx_unknown_type");
         return ecg_proto_pack_status(&m, out, cap);
     }
+    case ECG_FT_BACKFILL_REQUEST: {
+        ecg_proto_backfill_request_t m;
+        m.first_seq = (uint16_t)FIELD(j, f, "first_seq");
+        m.count = (uint16_t)FIELD(j, f, "count");
+        return ecg_proto_pack_backfill_request(&m, out, cap);
+    }
+    case ECG_FT_ALERTS_PULL:
+    case ECG_FT_ALERTS_ACK:
+    case ECG_FT_ALERTS_CONFIGURE:
+    case ECG_FT_ALERTS_GET_CONFIG:
+    case ECG_FT_ALERT_NOTICE:
+        return alerts_pack_fields(j, type, f, out, cap);
+    case ECG_FT_BACKFILL_END: {
+        ecg_proto_backfill_end_t m;
+        m.first_seq = (uint16_t)FIELD(j, f, "first_seq");
+        m.count = (uint16_t)FIELD(j, f, "count");
+        m.sent = (uint16_t)FIELD(j, f, "sent");
+        return ecg_proto_pack_backfill_end(&m, out, cap);
+    }
+    case ECG_FT_BACKFILL_BLOCK:
     case ECG_FT_SAMPLE_BLOCK:
     case ECG_FT_INJECT_SAMPLES: {
         int16_t s[ECG_PROTO_MAX_PAYLOAD / 2u];
@@ -472,6 +784,9 @@ static void check_unpacked(const json_t *j, int v, uint8_t type, int f, const ui
                            size_t len)
 {
     switch (type) {
+    UPDATE_TYPES:
+        update_check(j, type, f, p, len);
+        break;
     case ECG_FT_GET_INFO:
     case ECG_FT_START_STREAM:
     case ECG_FT_STOP_STREAM:
@@ -511,6 +826,25 @@ static void check_unpacked(const json_t *j, int v, uint8_t type, int f, const ui
                 CHECK(t.host_time_us == (uint64_t)FIELD_U(j, res, "host_time_us"));
                 CHECK(t.device_time_us == (uint64_t)FIELD_U(j, res, "device_time_us"));
                 CHECK_EQ(t.sample_index, FIELD(j, res, "sample_index"));
+            } else if (m.cmd_type == ECG_FT_BACKFILL_REQUEST) {
+                ecg_proto_backfill_result_t r;
+                CHECK_EQ(ecg_proto_unpack_backfill_result(m.body, m.body_len, &r), ECG_OK);
+                CHECK_EQ(r.first_seq, FIELD(j, res, "first_seq"));
+                CHECK_EQ(r.count, FIELD(j, res, "count"));
+                CHECK_EQ(r.oldest_seq, FIELD(j, res, "oldest_seq"));
+                CHECK_EQ(r.next_seq, FIELD(j, res, "next_seq"));
+            } else if (m.cmd_type == ECG_FT_ALERTS_PULL) {
+                alerts_check_page(j, res, m.body, m.body_len);
+            } else if (m.cmd_type == ECG_FT_ALERTS_ACK) {
+                ecg_proto_alert_status_t st;
+                CHECK_EQ(ecg_proto_unpack_alert_status(m.body, m.body_len, &st), ECG_OK);
+                alerts_check_status(j, res, &st);
+            } else if (m.cmd_type == ECG_FT_ALERTS_GET_CONFIG) {
+                ecg_alerts_cfg_t c;
+                CHECK_EQ(ecg_proto_unpack_alerts_cfg(m.body, m.body_len, &c), ECG_OK);
+                alerts_check_cfg(j, res, &c);
+            } else if (update_has_result(m.cmd_type)) {
+                update_check_result(j, res, m.cmd_type, m.body, m.body_len);
             } else if (m.cmd_type == ECG_FT_INJECT_SAMPLES) {
                 ecg_proto_inject_result_t r;
                 CHECK_EQ(ecg_proto_unpack_inject_result(m.body, m.body_len, &r), ECG_OK);
@@ -551,6 +885,7 @@ static void check_unpacked(const json_t *j, int v, uint8_t type, int f, const ui
         CHECK_EQ(m.beat_class, FIELD(j, f, "beat_class"));
         CHECK_EQ(m.quality, FIELD(j, f, "quality"));
         CHECK_EQ(m.flags, FIELD(j, f, "flags"));
+        CHECK_EQ(m.confidence, FIELD(j, f, "confidence"));
         break;
     }
     case ECG_FT_STATUS: {
@@ -571,6 +906,29 @@ static void check_unpacked(const json_t *j, int v, uint8_t type, int f, const ui
         CHECK_EQ(m.rx_unknown_type, FIELD(j, f, "rx_unknown_type"));
         break;
     }
+    case ECG_FT_ALERTS_PULL:
+    case ECG_FT_ALERTS_ACK:
+    case ECG_FT_ALERTS_CONFIGURE:
+    case ECG_FT_ALERTS_GET_CONFIG:
+    case ECG_FT_ALERT_NOTICE:
+        alerts_check_unpacked(j, type, f, p, len);
+        break;
+    case ECG_FT_BACKFILL_REQUEST: {
+        ecg_proto_backfill_request_t m;
+        CHECK_EQ(ecg_proto_unpack_backfill_request(p, len, &m), ECG_OK);
+        CHECK_EQ(m.first_seq, FIELD(j, f, "first_seq"));
+        CHECK_EQ(m.count, FIELD(j, f, "count"));
+        break;
+    }
+    case ECG_FT_BACKFILL_END: {
+        ecg_proto_backfill_end_t m;
+        CHECK_EQ(ecg_proto_unpack_backfill_end(p, len, &m), ECG_OK);
+        CHECK_EQ(m.first_seq, FIELD(j, f, "first_seq"));
+        CHECK_EQ(m.count, FIELD(j, f, "count"));
+        CHECK_EQ(m.sent, FIELD(j, f, "sent"));
+        break;
+    }
+    case ECG_FT_BACKFILL_BLOCK:
     case ECG_FT_SAMPLE_BLOCK:
     case ECG_FT_INJECT_SAMPLES: {
         int16_t s[ECG_PROTO_MAX_PAYLOAD / 2u];
@@ -675,15 +1033,24 @@ static int32_t unpack_any(uint8_t type, const uint8_t *p, size_t len)
         ecg_proto_beat_t b;
         ecg_proto_status_t s;
         ecg_proto_samples_hdr_t h;
+        ecg_proto_alerts_pull_t ap;
+        uint32_t id;
+        ecg_alerts_cfg_t ac;
+        ecg_proto_alert_status_t as;
     } m;
     int16_t s[ECG_PROTO_MAX_PAYLOAD];
     switch (type) {
+    UPDATE_TYPES: return update_unpack(type, p, len);
     case ECG_FT_CONFIGURE: return ecg_proto_unpack_configure(p, len, &m.c);
     case ECG_FT_TIME_SYNC: return ecg_proto_unpack_time_sync(p, len, &m.t);
     case ECG_FT_RESPONSE: return ecg_proto_unpack_response(p, len, &m.r);
     case ECG_FT_DEVICE_INFO: return ecg_proto_unpack_device_info(p, len, &m.i);
     case ECG_FT_BEAT_EVENT: return ecg_proto_unpack_beat(p, len, &m.b);
     case ECG_FT_STATUS: return ecg_proto_unpack_status(p, len, &m.s);
+    case ECG_FT_ALERTS_PULL: return ecg_proto_unpack_alerts_pull(p, len, &m.ap);
+    case ECG_FT_ALERTS_ACK: return ecg_proto_unpack_alerts_ack(p, len, &m.id);
+    case ECG_FT_ALERTS_CONFIGURE: return ecg_proto_unpack_alerts_cfg(p, len, &m.ac);
+    case ECG_FT_ALERT_NOTICE: return ecg_proto_unpack_alert_status(p, len, &m.as);
     case ECG_FT_SAMPLE_BLOCK:
     case ECG_FT_INJECT_SAMPLES: return ecg_proto_unpack_samples(p, len, &m.h, s, sizeof s / 2u);
     default: return -1000;
@@ -798,6 +1165,21 @@ static void test_limits(void)
     CHECK_EQ(ecg_proto_rate_hz(8), 0);
 }
 
+/* An older device's 9-byte BEAT_EVENT (no BEAT_CONFIDENCE) unpacks with confidence 0 (§6.4). */
+static void test_beat_without_confidence(void)
+{
+    static const uint8_t nine[9] = {0x87, 0xd6, 0x12, 0x00, 0x91, 0x01, 0x02, 0x01, 0x01};
+    ecg_proto_beat_t m;
+    g_test = "beat without confidence";
+    memset(&m, 0xAB, sizeof m);
+    CHECK_EQ(ecg_proto_unpack_beat(nine, sizeof nine, &m), ECG_OK);
+    CHECK_EQ(m.sample_index, 1234567u);
+    CHECK_EQ(m.beat_class, 2);
+    CHECK_EQ(m.flags, 1);
+    CHECK_EQ(m.confidence, 0);
+    CHECK_EQ(ecg_proto_unpack_beat(nine, 8u, &m), ECG_PROTO_ERR_LENGTH);
+}
+
 static void test_encode_errors(void)
 {
     uint8_t payload[ECG_PROTO_MAX_PAYLOAD + 1u];
@@ -901,7 +1283,7 @@ static void test_decoder_api(void)
     CHECK(ecg_proto_err_str(ECG_ERR_RANGE)[0] != '\0');
     CHECK_EQ(ecg_proto_type_known(ECG_FT_SAMPLE_BLOCK, ECG_PROTO_ACCEPT_TO_DEVICE), 0);
     CHECK_EQ(ecg_proto_type_known(ECG_FT_SAMPLE_BLOCK, ECG_PROTO_ACCEPT_TO_HOST), 1);
-    CHECK_EQ(ecg_proto_type_known(ECG_FT_RSV_ALERTS_FIRST, ECG_PROTO_ACCEPT_ANY), 0);
+    CHECK_EQ(ecg_proto_type_known(ECG_FT_RSV_ALERTS_LAST, ECG_PROTO_ACCEPT_ANY), 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -946,6 +1328,7 @@ int main(int argc, char **argv)
         return 2;
     }
     test_limits();
+    test_beat_without_confidence();
     test_encode_errors();
     test_decoder_api();
 

@@ -61,19 +61,35 @@
  * stop, setters, stats — runs in one task context. The struct holds pointers into itself: do
  * not copy it after init.
  *
- * **Later issues slot in here** (not implemented in protocol version 1):
- *  - classifier: `emit_beat()` in ecg_device.c fills `beat_class` (and appends the confidence
- *    byte, capability BEAT_CONFIDENCE) from the beat window the pipeline already holds;
- *  - alerts: an alert ring next to the outgoing queue, pull/ack commands in the reserved
- *    0x10-0x17 range of the command switch, "new alerts" notices 0xA0-0xA7;
- *  - personalization: label / head-package chunk commands (0x18-0x1F) write A/B storage slots
- *    through the HAL `storage_*` entries, already declared;
- *  - backfill: every packed SAMPLE_BLOCK passes through `emit_samples()` with its block `seq`;
- *    a caller-provided backfill ring (>= 60 s) keyed by that seq stores the payload there, and a
- *    backfill request (0x20-0x27) re-queues a seq range as 0xB0-0xB7 frames.
+ * **Personalization** (§11): the port attaches an ::ecg_update_t (::ecg_device_attach_update);
+ * commands 0x18-0x1D go to `ecg_update_command`, every classified beat's embedding to the
+ * µ-trainer (`ecg_update_beat`), and a link drop discards an open package transfer.
  *
- * **State size**: `sizeof(ecg_device_t)` is about 14 KB with the defaults (8-lead filters,
- * 3.4 KB detector, 2 KB input ring, 4 KB outgoing queue, 2.5 KB scratch and decoder); the
+ * **Later issues slot in here** (not implemented in protocol version 1):
+ *  - backfill (done, ecg_backfill.h, §12): every packed SAMPLE_BLOCK passes through
+ *    `emit_samples()`, which also stores it under its block `seq` in the ring attached with
+ *    ::ecg_device_attach_backfill; BACKFILL_REQUEST (0x20) re-sends a seq range as
+ *    BACKFILL_BLOCK frames (0xB0) and a BACKFILL_END (0xB1), from ::ecg_device_poll.
+ *
+ * **Beat classes** (capabilities CLASSIFIER and BEAT_CONFIDENCE): the QRS lead's filtered samples
+ * also go into `ecg_beatfeat` (one store per sample), which turns each detected beat into the
+ * int8 inputs of `ecg_classifier` (the feature specification is `ecgedge.beats`); the class and
+ * its confidence go into BEAT_EVENT (§6.4). The RR features need the next beat, so a beat's event
+ * leaves when the next beat is detected (one beat later) or at the end of the stream (STOP_STREAM
+ * flushes it). ::ecg_device_classifier gives the classifier state (e.g. to install a personalized
+ * head); every classified beat's embedding and logits pass through `beat_classified()` in
+ * ecg_device.c, the hook for on-device training.
+ *
+ * **Alerts** (capability ALERTS, ecg_alerts.h): every BEAT_EVENT sent also feeds the alert
+ * engine (so it sees exactly the beats and classes the host sees), ::ecg_device_poll ticks it with
+ * the sample index and lead-off mask, START_STREAM restarts its rules and the end of a stream
+ * closes open episodes. Records wait in its queue, not in the outgoing queue, so a link drop loses
+ * none; ALERTS_PULL / ACK / CONFIGURE / GET_CONFIG are answered by `ecg_alerts_command`, and an
+ * ALERT_NOTICE goes out after a poll that made records, and on connect when records are queued.
+ *
+ * **State size**: `sizeof(ecg_device_t)` is about 26 KB with the defaults (8-lead filters,
+ * 3.4 KB detector, 2 KB input ring, 4 KB outgoing queue, 2.5 KB scratch and decoder, 7.2 KB beat
+ * features of which 4 KB are the filtered-sample ring, 1.5 KB classifier scratch); the
  * Python binding reports it as `Device.state_bytes`. No heap, no globals, C99.
  */
 #ifndef ECG_DEVICE_H
@@ -82,11 +98,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ecg/ecg_alerts.h"
+#include "ecg/ecg_backfill.h"
+#include "ecg/ecg_beatfeat.h"
+#include "ecg/ecg_classifier.h"
 #include "ecg/ecg_filter.h"
 #include "ecg/ecg_hal.h"
 #include "ecg/ecg_protocol.h"
 #include "ecg/ecg_qrs.h"
 #include "ecg/ecg_rb.h"
+#include "ecg/ecg_update.h"
 #include "ecg/ecg_types.h"
 
 #ifdef __cplusplus
@@ -194,6 +215,21 @@ typedef struct {
     /* outgoing queue */
     ecg_rb_t tx;
     uint8_t tx_buf[ECG_DEVICE_TX_BYTES + 1u];
+    /* alert engine and its queue (ecg_alerts.h): kept across link drops until acknowledged */
+    ecg_alerts_t alerts;
+    uint32_t alerts_seen;      /* queue's `added` count at the last ALERT_NOTICE */
+    uint16_t seq_alert;        /* ALERT_NOTICE stream (§4) */
+    /* backfill ring (caller-provided, ::ecg_device_attach_backfill), NULL: none */
+    ecg_backfill_t *backfill;
+    /* update packages (caller-provided, ::ecg_device_attach_update), NULL: none */
+    ecg_update_t *update;
+    /* beat classifier: features (ring of filtered samples), inference state and scratch */
+    ecg_beatfeat_t feat;
+    ecg_classifier_t clf;
+    uint32_t clf_scratch[(ECG_CLASSIFIER_SCRATCH_BYTES + 3u) / 4u];
+    ecg_beatfeat_beat_t feat_beat;     /* the beat being classified */
+    int8_t clf_logits[ECG_CLASSIFIER_N_CLASSES];
+    int8_t clf_embedding[ECG_CLASSIFIER_EMBEDDING_LEN];
     /* receiver */
     ecg_frame_decoder_t dec;
     ecg_device_stats_t stats;
@@ -215,7 +251,7 @@ void ecg_device_default_cfg(ecg_device_cfg_t *cfg);
 /**
  * @brief Initialise the device: design the pipeline, empty the queues, zero the counters, and
  *        queue the boot DEVICE_INFO (seq 0, §4). The link is considered up.
- * @param[out] dev  device state (caller-owned, about 14 KB)
+ * @param[out] dev  device state (caller-owned, about 26 KB)
  * @param[in]  cfg  configuration (copied)
  * @param[in]  hal  port functions (kept by pointer; entries may be NULL)
  * @return ECG_OK; ECG_ERR_NULL; ECG_ERR_RANGE (a value outside its range, reserved rates_mask
@@ -299,6 +335,33 @@ void ecg_device_get_info(const ecg_device_t *dev, ecg_proto_device_info_t *out);
 
 /** @brief 1 while streaming (between START_STREAM and the end of STOP_STREAM). */
 int ecg_device_streaming(const ecg_device_t *dev);
+
+/**
+ * @brief The device's beat classifier (task context only): install a personalized head with
+ *        `ecg_classifier_set_head`, read the installed one with `ecg_classifier_get_head`.
+ * @return the classifier inside `dev`, or NULL when `dev` is NULL
+ */
+ecg_classifier_t *ecg_device_classifier(ecg_device_t *dev);
+
+/**
+ * @brief Attach a backfill ring (ecg_backfill.h; call after ::ecg_device_init): from now on every
+ *        SAMPLE_BLOCK payload is also stored there under its block seq, BACKFILL_REQUEST is
+ *        answered, replayed blocks go out as the outgoing queue has room (link up only, never
+ *        crowding out live frames), and DEVICE_INFO reports capability BACKFILL.
+ * @param[in,out] dev  device
+ * @param[in]     bf   an initialised ring that outlives the device; NULL detaches
+ */
+void ecg_device_attach_backfill(ecg_device_t *dev, ecg_backfill_t *bf);
+
+/**
+ * @brief Attach the update-package state (ecg_update.h; initialised by the port with its storage
+ *        HAL, per-device key, the classifier and the µ-trainer): from now on the personalization
+ *        commands PKG_BEGIN .. RESET_PERSONALIZATION (§11) are answered, a link drop discards an
+ *        open transfer, and DEVICE_INFO reports HEAD_PACKAGES / PERSONALIZE_LABELS as it can.
+ * @param[in,out] dev  device
+ * @param[in]     u    an initialised ::ecg_update_t that outlives the device; NULL detaches
+ */
+void ecg_device_attach_update(ecg_device_t *dev, ecg_update_t *u);
 
 #ifdef __cplusplus
 }

@@ -21,8 +21,9 @@
  *  2. No entry may call back into the device.
  *  3. Entries must not block for long: they run inside ::ecg_device_poll / ::ecg_device_rx.
  *
- * Storage slots are declared for the personalization packages of a later issue (A/B slots for
- * classifier head packages); the version-1 core does not call them yet.
+ * Storage slots hold the personalization packages (ecg_update.h, docs/protocol.md §11): two A/B
+ * slots for classifier heads and one for labels. Only ecg_update.c calls the storage entries,
+ * from the device's task context; a port without them (any entry NULL) takes no packages.
  */
 #ifndef ECG_HAL_H
 #define ECG_HAL_H
@@ -36,7 +37,7 @@
 extern "C" {
 #endif
 
-/** Storage slots a port may provide (later issue: personalization packages, A/B switching). */
+/** Storage slots a port may provide (personalization packages, A/B switching: ecg_update.h). */
 typedef enum {
     ECG_HAL_SLOT_HEAD_A = 0, /**< classifier head package, slot A */
     ECG_HAL_SLOT_HEAD_B = 1, /**< classifier head package, slot B */
@@ -82,13 +83,14 @@ typedef struct ecg_hal {
     void (*critical_enter)(void *ctx);
     void (*critical_exit)(void *ctx);
 
-    /* --- declared for a later issue; the version-1 core never calls these --------------------- */
+    /* --- storage (ecg_update.c): flash sectors on a target, a file on the host, RAM in QEMU ---- */
 
     /** Size in bytes of a storage slot (0: the slot does not exist). */
     uint32_t (*storage_size)(void *ctx, ecg_hal_slot_t slot);
-    /** Erase a whole slot. */
+    /** Erase a whole slot (every byte reads 0xFF after). */
     ecg_err_t (*storage_erase)(void *ctx, ecg_hal_slot_t slot);
-    /** Write `len` bytes at `offset` of an erased slot. */
+    /** Write `len` bytes at `offset` of an erased slot (the core writes each byte at most once
+     *  between erases, NOR-flash style; it never writes the active head slot). */
     ecg_err_t (*storage_write)(void *ctx, ecg_hal_slot_t slot, uint32_t offset,
                                const uint8_t *data, size_t len);
     /** Read `len` bytes at `offset` of a slot. */

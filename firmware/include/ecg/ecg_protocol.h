@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ecg/ecg_alerts.h"
 #include "ecg/ecg_crc.h"
 #include "ecg/ecg_types.h"
 
@@ -76,7 +77,15 @@ typedef enum {
     ECG_PROTO_ERR_TYPE = -38,      /**< frame type unknown or not for this receiver */
     ECG_PROTO_ERR_LENGTH = -39,    /**< payload length wrong for its type (sent in RESPONSE) */
     ECG_PROTO_ERR_BUSY = -40,      /**< resource full, retry later (sent in RESPONSE) */
-    ECG_PROTO_ERR_SEQUENCE = -41   /**< injected block does not continue the stream (RESPONSE) */
+    ECG_PROTO_ERR_SEQUENCE = -41,  /**< injected block does not continue the stream (RESPONSE) */
+    /* update packages (§11, ecg_update.h), all sent in RESPONSE */
+    ECG_PROTO_ERR_AUTH = -48,       /**< package HMAC tag wrong (wrong key, or forged) */
+    ECG_PROTO_ERR_PKG_CRC = -49,    /**< package payload CRC-32 mismatch */
+    ECG_PROTO_ERR_MODEL = -50,      /**< package for another model id or head shape */
+    ECG_PROTO_ERR_REPLAY = -51,     /**< package version not above the highest accepted */
+    ECG_PROTO_ERR_ORDER = -52,      /**< chunk offset is not the next expected one */
+    ECG_PROTO_ERR_INCOMPLETE = -53, /**< COMMIT before every payload byte arrived */
+    ECG_PROTO_ERR_STORAGE = -54     /**< storage HAL read / write / erase failed */
 } ecg_proto_err_t;
 
 /**
@@ -98,11 +107,25 @@ typedef enum {
     ECG_FT_CONFIGURE = 0x04,      /**< H->D, ::ecg_proto_configure_t */
     ECG_FT_TIME_SYNC = 0x05,      /**< H->D, ::ecg_proto_time_sync_t */
     ECG_FT_INJECT_SAMPLES = 0x06, /**< H->D, sample block layout */
+    ECG_FT_ALERTS_PULL = 0x10,    /**< H->D, ::ecg_proto_alerts_pull_t; answer: a page (§5.5) */
+    ECG_FT_ALERTS_ACK = 0x11,     /**< H->D, id u32; answer: ::ecg_proto_alert_status_t */
+    ECG_FT_ALERTS_CONFIGURE = 0x12, /**< H->D, ::ecg_alerts_cfg_t (§5.6) */
+    ECG_FT_ALERTS_GET_CONFIG = 0x13, /**< H->D, empty; answer: ::ecg_alerts_cfg_t */
+    ECG_FT_ALERT_NOTICE = 0xA0,   /**< D->H, ::ecg_proto_alert_status_t: new alerts (§6.6) */
+    ECG_FT_PKG_BEGIN = 0x18,      /**< H->D, package header (ecg_update.h, §11) */
+    ECG_FT_PKG_CHUNK = 0x19,      /**< H->D, offset u32 + payload bytes */
+    ECG_FT_PKG_COMMIT = 0x1A,     /**< H->D, HMAC-SHA256 tag */
+    ECG_FT_PKG_ABORT = 0x1B,      /**< H->D, empty */
+    ECG_FT_GET_MODEL_INFO = 0x1C, /**< H->D, empty; answered with the MODEL_INFO body */
+    ECG_FT_RESET_PERSONALIZATION = 0x1D, /**< H->D, empty: back to the factory head */
     ECG_FT_RESPONSE = 0x80,       /**< D->H, ::ecg_proto_response_t; seq echoes the command */
     ECG_FT_DEVICE_INFO = 0x81,    /**< D->H, ::ecg_proto_device_info_t */
     ECG_FT_SAMPLE_BLOCK = 0x90,   /**< D->H, ::ecg_proto_samples_hdr_t + int16 samples */
     ECG_FT_BEAT_EVENT = 0x91,     /**< D->H, ::ecg_proto_beat_t */
-    ECG_FT_STATUS = 0x92          /**< D->H, ::ecg_proto_status_t */
+    ECG_FT_STATUS = 0x92,         /**< D->H, ::ecg_proto_status_t */
+    ECG_FT_BACKFILL_REQUEST = 0x20, /**< H->D, seq range to replay (ecg_backfill.h, §12.1) */
+    ECG_FT_BACKFILL_BLOCK = 0xB0,   /**< D->H, a replayed SAMPLE_BLOCK; seq = its block seq */
+    ECG_FT_BACKFILL_END = 0xB1      /**< D->H, end of a replay; seq echoes the request */
 } ecg_frame_type_t;
 
 #define ECG_FT_DIR_TO_HOST 0x80u /**< type bit 7: device -> host */
@@ -112,13 +135,13 @@ typedef enum {
 #define ECG_FT_RSV_ALERTS_CMD_LAST 0x17u
 #define ECG_FT_RSV_PERSONALIZE_CMD_FIRST 0x18u /**< H->D label / head-package chunks */
 #define ECG_FT_RSV_PERSONALIZE_CMD_LAST 0x1Fu
-#define ECG_FT_RSV_BACKFILL_CMD_FIRST 0x20u /**< H->D backfill request for a seq range */
+#define ECG_FT_RSV_BACKFILL_CMD_FIRST 0x21u /**< H->D further backfill commands */
 #define ECG_FT_RSV_BACKFILL_CMD_LAST 0x27u
 #define ECG_FT_RSV_ALERTS_FIRST 0xA0u       /**< D->H "new alerts" notice, alert records */
 #define ECG_FT_RSV_ALERTS_LAST 0xA7u
 #define ECG_FT_RSV_PERSONALIZE_FIRST 0xA8u  /**< D->H personalization progress / results */
 #define ECG_FT_RSV_PERSONALIZE_LAST 0xAFu
-#define ECG_FT_RSV_BACKFILL_FIRST 0xB0u     /**< D->H backfilled frames, end of backfill */
+#define ECG_FT_RSV_BACKFILL_FIRST 0xB2u     /**< D->H further backfill frames */
 #define ECG_FT_RSV_BACKFILL_LAST 0xB7u
 
 /** Which directions a decoder delivers; the others count as unknown type. */
@@ -149,11 +172,11 @@ int ecg_proto_type_known(uint8_t type, uint8_t accept);
 #define ECG_CAP_MAINS_CONFIG ((uint32_t)1u << 7)
 #define ECG_CAP_LEAD_OFF ((uint32_t)1u << 8)
 #define ECG_CAP_BATTERY ((uint32_t)1u << 9)
-#define ECG_CAP_RSV_ALERTS ((uint32_t)1u << 16)             /**< reserved, not implemented in v1 */
-#define ECG_CAP_RSV_PERSONALIZE_LABELS ((uint32_t)1u << 17) /**< reserved */
-#define ECG_CAP_RSV_HEAD_PACKAGES ((uint32_t)1u << 18)      /**< reserved */
-#define ECG_CAP_RSV_BACKFILL ((uint32_t)1u << 19)           /**< reserved */
-#define ECG_CAP_RSV_BEAT_CONFIDENCE ((uint32_t)1u << 20)    /**< reserved */
+#define ECG_CAP_ALERTS ((uint32_t)1u << 16) /**< alert pull / ack / configure, notices (§5.5) */
+#define ECG_CAP_PERSONALIZE_LABELS ((uint32_t)1u << 17) /**< LABELS packages (§11) */
+#define ECG_CAP_HEAD_PACKAGES ((uint32_t)1u << 18)      /**< HEAD packages, A/B slots (§11) */
+#define ECG_CAP_BACKFILL ((uint32_t)1u << 19) /**< backfill after reconnect (ecg_backfill.h) */
+#define ECG_CAP_BEAT_CONFIDENCE ((uint32_t)1u << 20)        /**< BEAT_EVENT carries `confidence` */
 
 /** `content` of CONFIGURE / DEVICE_INFO; also bits 0-1 of sample block flags (raw / filtered). */
 typedef enum {
@@ -330,6 +353,15 @@ size_t ecg_frame_decoder_push(ecg_frame_decoder_t *d, const uint8_t *data, size_
  */
 int32_t ecg_proto_seq_gap(uint16_t last, uint16_t seq);
 
+/** @brief Store `v` little-endian at `p` (2 bytes), byte by byte: for layouts of other modules. */
+void ecg_proto_put_u16(uint8_t *p, uint16_t v);
+/** @brief Store `v` little-endian at `p` (4 bytes). */
+void ecg_proto_put_u32(uint8_t *p, uint32_t v);
+/** @brief Load a little-endian u16 from `p`. */
+uint16_t ecg_proto_get_u16(const uint8_t *p);
+/** @brief Load a little-endian u32 from `p`. */
+uint32_t ecg_proto_get_u32(const uint8_t *p);
+
 /* ---------------------------------------------------------------------------------------------
  * Messages (§5, §6). pack: returns bytes written or a negative error (::ECG_ERR_NULL,
  * ::ECG_PROTO_ERR_NO_SPACE). unpack: ::ECG_OK, ::ECG_ERR_NULL, or ::ECG_PROTO_ERR_LENGTH when the
@@ -342,7 +374,9 @@ int32_t ecg_proto_seq_gap(uint16_t last, uint16_t seq);
 #define ECG_PROTO_INJECT_RESULT_LEN 6u
 #define ECG_PROTO_RESPONSE_HDR_LEN 2u
 #define ECG_PROTO_DEVICE_INFO_LEN 25u
-#define ECG_PROTO_BEAT_LEN 9u
+#define ECG_PROTO_BEAT_LEN 10u
+/** BEAT_EVENT of a device without capability BEAT_CONFIDENCE: no `confidence` byte. */
+#define ECG_PROTO_BEAT_MIN_LEN 9u
 #define ECG_PROTO_STATUS_LEN 40u
 
 /** CONFIGURE payload (§5.1). */
@@ -411,6 +445,7 @@ typedef struct {
     uint8_t beat_class;    /**< ECG_BEAT_CLASS_* */
     uint8_t quality;       /**< ::ecg_qrs_quality_t */
     uint8_t flags;         /**< ECG_BEAT_FLAG_* */
+    uint8_t confidence;    /**< round(255 * confidence) of the class, 128..255; 0: none (§6.4) */
 } ecg_proto_beat_t;
 
 /** STATUS payload (§6.5). */
@@ -466,9 +501,9 @@ int32_t ecg_proto_pack_device_info(const ecg_proto_device_info_t *m, uint8_t *ou
 /** @brief Unpack a DEVICE_INFO payload. */
 int32_t ecg_proto_unpack_device_info(const uint8_t *p, size_t len, ecg_proto_device_info_t *m);
 
-/** @brief Pack a BEAT_EVENT payload (9 bytes). */
+/** @brief Pack a BEAT_EVENT payload (10 bytes, with `confidence`). */
 int32_t ecg_proto_pack_beat(const ecg_proto_beat_t *m, uint8_t *out, size_t cap);
-/** @brief Unpack a BEAT_EVENT payload. */
+/** @brief Unpack a BEAT_EVENT payload; a 9-byte one (no BEAT_CONFIDENCE) gives confidence 0. */
 int32_t ecg_proto_unpack_beat(const uint8_t *p, size_t len, ecg_proto_beat_t *m);
 
 /** @brief Pack a STATUS payload (40 bytes). */
@@ -500,6 +535,82 @@ int32_t ecg_proto_pack_samples(const ecg_proto_samples_hdr_t *h, const int16_t *
  */
 int32_t ecg_proto_unpack_samples(const uint8_t *p, size_t len, ecg_proto_samples_hdr_t *h,
                                  int16_t *samples, size_t cap);
+
+/* ---------------------------------------------------------------------------------------------
+ * Alerts (§5.5-§5.7, §6.6, §6.7; capability ALERTS). Records and thresholds are ecg_alerts.h's
+ * own structs; the alert status is shared by ALERTS_ACK's answer, the page header and the notice.
+ * ------------------------------------------------------------------------------------------- */
+
+#define ECG_PROTO_ALERTS_PULL_LEN 5u        /**< after_id u32, max_records u8 */
+#define ECG_PROTO_ALERTS_ACK_LEN 4u         /**< id u32 */
+#define ECG_PROTO_ALERTS_CFG_LEN 22u        /**< ::ecg_alerts_cfg_t */
+#define ECG_PROTO_ALERT_STATUS_LEN 11u      /**< ::ecg_proto_alert_status_t */
+#define ECG_PROTO_ALERT_LEN 31u             /**< one ::ecg_alert_t */
+#define ECG_PROTO_ALERTS_PAGE_HDR_LEN 15u   /**< status + pending u16 + n u8 + record_len u8 */
+/** Records per ALERTS_PULL answer: (236 - 2 - 15) / 31 = 7. */
+#define ECG_PROTO_ALERTS_PER_PAGE \
+    ((ECG_PROTO_MAX_PAYLOAD - ECG_PROTO_RESPONSE_HDR_LEN - ECG_PROTO_ALERTS_PAGE_HDR_LEN) / \
+     ECG_PROTO_ALERT_LEN)
+
+/** ALERTS_PULL payload (§5.5). */
+typedef struct {
+    uint32_t after_id;   /**< records with a larger id are wanted (0: all queued) */
+    uint8_t max_records; /**< at most this many in the answer; 0: as many as fit */
+} ecg_proto_alerts_pull_t;
+
+/** The device's alert queue at a glance: ALERTS_ACK answer, page header, ALERT_NOTICE (§6.6). */
+typedef struct {
+    uint32_t last_id;     /**< id of the latest record made; 0: none yet */
+    uint16_t queued;      /**< records kept (not acknowledged) */
+    uint32_t dropped;     /**< records dropped by the overflow policy since boot */
+    uint8_t max_severity; /**< highest severity among the queued records; 0: none */
+} ecg_proto_alert_status_t;
+
+/** ALERTS_PULL answer header (§5.5); `n` records of `record_len` bytes follow. */
+typedef struct {
+    ecg_proto_alert_status_t status;
+    uint16_t pending;   /**< records with id > after_id, this page's included */
+    uint8_t n;          /**< records in this page */
+    uint8_t record_len; /**< bytes per record: ::ECG_PROTO_ALERT_LEN in this version */
+} ecg_proto_alerts_page_t;
+
+/** @brief Pack an ALERTS_PULL payload (5 bytes). */
+int32_t ecg_proto_pack_alerts_pull(const ecg_proto_alerts_pull_t *m, uint8_t *out, size_t cap);
+/** @brief Unpack an ALERTS_PULL payload. */
+int32_t ecg_proto_unpack_alerts_pull(const uint8_t *p, size_t len, ecg_proto_alerts_pull_t *m);
+/** @brief Pack an ALERTS_ACK payload (4 bytes). */
+int32_t ecg_proto_pack_alerts_ack(uint32_t id, uint8_t *out, size_t cap);
+/** @brief Unpack an ALERTS_ACK payload. */
+int32_t ecg_proto_unpack_alerts_ack(const uint8_t *p, size_t len, uint32_t *id);
+/** @brief Pack ALERTS_CONFIGURE payload / ALERTS_GET_CONFIG answer body (22 bytes). */
+int32_t ecg_proto_pack_alerts_cfg(const ecg_alerts_cfg_t *m, uint8_t *out, size_t cap);
+/** @brief Unpack thresholds (no range check: ::ecg_alerts_check_cfg does that). */
+int32_t ecg_proto_unpack_alerts_cfg(const uint8_t *p, size_t len, ecg_alerts_cfg_t *m);
+/** @brief Pack an alert status: ALERT_NOTICE payload, ALERTS_ACK answer body (11 bytes). */
+int32_t ecg_proto_pack_alert_status(const ecg_proto_alert_status_t *m, uint8_t *out, size_t cap);
+/** @brief Unpack an alert status. */
+int32_t ecg_proto_unpack_alert_status(const uint8_t *p, size_t len, ecg_proto_alert_status_t *m);
+/** @brief Pack one alert record (31 bytes). */
+int32_t ecg_proto_pack_alert(const ecg_alert_t *m, uint8_t *out, size_t cap);
+/** @brief Unpack one alert record. */
+int32_t ecg_proto_unpack_alert(const uint8_t *p, size_t len, ecg_alert_t *m);
+
+/**
+ * @brief Pack an ALERTS_PULL answer body: the header, then `h->n` records.
+ * @return 15 + 31 n; ::ECG_ERR_NULL; ::ECG_ERR_RANGE (n > ::ECG_PROTO_ALERTS_PER_PAGE);
+ *         ::ECG_PROTO_ERR_NO_SPACE
+ */
+int32_t ecg_proto_pack_alerts_page(const ecg_proto_alerts_page_t *h, const ecg_alert_t *recs,
+                                   uint8_t *out, size_t cap);
+
+/**
+ * @brief Unpack an ALERTS_PULL answer body.
+ * @param[out] recs  receives up to `cap` records; may be NULL to read the header only
+ * @return ::ECG_OK; ::ECG_ERR_NULL; ::ECG_PROTO_ERR_LENGTH (shorter than the header, a
+ *         record_len below 31, or fewer bytes than n records); ::ECG_PROTO_ERR_NO_SPACE
+ */
+int32_t ecg_proto_unpack_alerts_page(const uint8_t *p, size_t len, ecg_proto_alerts_page_t *h,
+                                     ecg_alert_t *recs, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,8 @@
 #define U16_MAX 65535u
 #define MAX_FLUSH_BEATS 8u /* ecg_qrs_flush yields at most three; a bound for the loop */
 /* Room a deferred STOP needs to finish: the partial block, the flushed beats, the response. */
-#define STOP_ROOM (ECG_DEVICE_TX_BATCH_ROOM + ECG_PROTO_WIRE_LEN(ECG_PROTO_RESPONSE_HDR_LEN))
+#define STOP_ROOM (ECG_DEVICE_TX_BATCH_ROOM + ECG_PROTO_WIRE_LEN(ECG_PROTO_RESPONSE_HDR_LEN) + \
+                   ECG_BEATFEAT_QUEUE * ECG_PROTO_WIRE_LEN(ECG_PROTO_BEAT_LEN))
 
 #if ECG_DEVICE_MAX_LEADS < 1 || ECG_DEVICE_MAX_LEADS > ECG_PROTO_MAX_LEADS
 #error "ECG_DEVICE_MAX_LEADS must be 1..ECG_PROTO_MAX_LEADS"
@@ -154,6 +155,21 @@ static void send_status(ecg_device_t *dev)
     (void)send_frame(dev, ECG_FT_STATUS, dev->stats.seq_status++, dev->payload, (size_t)n);
 }
 
+/* ALERT_NOTICE (§6.6) when the alert engine made records since the last one, or (`force`, on
+ * connect) when records wait in its queue. */
+static void send_alert_notice(ecg_device_t *dev, int force)
+{
+    int32_t n;
+    if (!dev->link_up) {
+        return;
+    }
+    n = ecg_alerts_pack_notice(&dev->alerts, &dev->alerts_seen, force, dev->payload,
+                               sizeof dev->payload);
+    if (n > 0) {
+        (void)send_frame(dev, ECG_FT_ALERT_NOTICE, dev->seq_alert++, dev->payload, (size_t)n);
+    }
+}
+
 /* RESPONSE to a command; `status` is 0 or a negative ecg_err_t / ecg_proto_err_t. */
 static void respond(ecg_device_t *dev, uint8_t cmd_type, uint16_t seq, int32_t status,
                     const uint8_t *body, size_t body_len)
@@ -181,7 +197,7 @@ static void respond(ecg_device_t *dev, uint8_t cmd_type, uint16_t seq, int32_t s
  * Pipeline
  * ------------------------------------------------------------------------------------------- */
 
-/* Design every lead's filter and the detector for the current rate and mains. */
+/* Design every lead's filter, the detector and the beat features for the current rate and mains. */
 static ecg_err_t design_pipeline(ecg_device_t *dev)
 {
     ecg_filter_cfg_t fc;
@@ -199,7 +215,15 @@ static ecg_err_t design_pipeline(ecg_device_t *dev)
     }
     ecg_qrs_default_cfg(&qc, fs);
     qc.filter_delay_samples = ecg_filter_delay_samples(&dev->filt[dev->cfg.qrs_lead]);
-    return ecg_qrs_init(&dev->qrs, &qc);
+    err = ecg_qrs_init(&dev->qrs, &qc);
+    if (err != ECG_OK) {
+        return err;
+    }
+    {
+        ecg_beatfeat_cfg_t bc; /* the classifier's features of the QRS lead (ecgedge.beats) */
+        ecg_beatfeat_default_cfg(&bc, fs, qc.filter_delay_samples);
+        return ecg_beatfeat_init(&dev->feat, &bc);
+    }
 }
 
 /* Queue the sample block being filled (backfill hook: this is the one place blocks leave). */
@@ -217,6 +241,9 @@ static void emit_samples(ecg_device_t *dev)
                         (dev->block_lead_off != 0u ? ECG_SAMPLES_FLAG_LEAD_OFF : 0u));
     h.n_samples = dev->block_fill;
     n = ecg_proto_pack_samples(&h, dev->block, dev->payload, sizeof dev->payload);
+    if (n > 0 && dev->backfill != NULL) {
+        ecg_backfill_put(dev->backfill, dev->stats.seq_samples, dev->payload, (size_t)n);
+    }
     if (n < 0 ||
         send_frame(dev, ECG_FT_SAMPLE_BLOCK, dev->stats.seq_samples, dev->payload, (size_t)n) != 0) {
         dev->stats.samples_dropped += dev->block_fill;
@@ -226,19 +253,88 @@ static void emit_samples(ecg_device_t *dev)
     dev->block_lead_off = dev->lead_off;
 }
 
-/* Queue a beat (classifier hook: class and confidence are filled here). */
-static void emit_beat(ecg_device_t *dev, const ecg_qrs_beat_t *beat)
+/* Queue a beat's event: the detector's fields, its class and the confidence byte (§6.4). */
+static void send_beat(ecg_device_t *dev, const ecg_qrs_beat_t *beat, uint8_t beat_class,
+                      uint8_t confidence)
 {
     ecg_proto_beat_t b;
     int32_t n;
     b.sample_index = dev->qrs_base + (uint32_t)beat->index;
     b.rr_samples = (uint16_t)(beat->rr_samples > U16_MAX ? U16_MAX : beat->rr_samples);
-    b.beat_class = ECG_BEAT_CLASS_NONE;
+    b.beat_class = beat_class;
     b.quality = beat->quality;
     b.flags = beat->searchback ? ECG_BEAT_FLAG_SEARCHBACK : 0u;
+    b.confidence = confidence;
     n = ecg_proto_pack_beat(&b, dev->payload, sizeof dev->payload);
     (void)send_frame(dev, ECG_FT_BEAT_EVENT, dev->stats.seq_beat++, dev->payload, (size_t)n);
     dev->stats.beats++;
+    {
+        ecg_alerts_beat_t ab; /* the alert engine sees the beat the host sees */
+        ab.sample_index = b.sample_index;
+        ab.rr_samples = beat->rr_samples;
+        ab.beat_class = b.beat_class;
+        ab.quality = b.quality;
+        ab.flags = b.flags;
+        ecg_alerts_beat(&dev->alerts, &ab, now_us(dev));
+    }
+}
+
+/* Classifier hook: every classified beat passes here with its sample index, the backbone's
+ * embedding and the installed head's logits (also in dev->clf_embedding / clf_logits until the
+ * next beat). On-device training takes (sample_index, embedding) from here. */
+static void beat_classified(ecg_device_t *dev, uint32_t sample_index, const int8_t *embedding,
+                            const int8_t *logits)
+{
+    (void)logits;
+    ecg_update_beat(dev->update, sample_index, embedding); /* µ-trainer buffer (§11) */
+}
+
+/* BEAT_EVENT confidence byte (§6.4): round(255 * confidence), confidence in [0.5, 1). */
+static uint8_t confidence_byte(float confidence)
+{
+    const float c = 255.0f * confidence + 0.5f;
+    return (uint8_t)(c >= 255.0f ? 255u : (c <= 0.0f ? 0u : (unsigned)c));
+}
+
+/* Classify and send every beat whose features are complete: a beat leaves once the next one is
+ * detected (its RR features need it) or the stream ended. */
+static void classify_ready(ecg_device_t *dev)
+{
+    ecg_beatfeat_beat_t *fb = &dev->feat_beat;
+    while (ecg_beatfeat_next(&dev->feat, fb)) {
+        uint8_t cls = ECG_BEAT_CLASS_NONE;
+        uint8_t conf = 0u;
+        if (ecg_classifier_run(&dev->clf, fb->window, fb->rr, dev->clf_logits,
+                               dev->clf_embedding) == ECG_OK) {
+            const ecg_classifier_decision_t d =
+                ecg_classifier_decide(ecg_classifier_get_head(&dev->clf), dev->clf_logits);
+            cls = d.class_index;
+            conf = confidence_byte(d.confidence);
+            beat_classified(dev, dev->qrs_base + (uint32_t)fb->beat.index, dev->clf_embedding,
+                            dev->clf_logits);
+        }
+        send_beat(dev, &fb->beat, cls, conf);
+    }
+}
+
+/* A beat from the detector: queued for its features, sent when classified (classify_ready). */
+static void emit_beat(ecg_device_t *dev, const ecg_qrs_beat_t *beat)
+{
+    ecg_alerts_note_detection(&dev->alerts, dev->qrs_base + (uint32_t)beat->index);
+    if (ecg_beatfeat_add_beat(&dev->feat, beat) != ECG_OK) {
+        send_beat(dev, beat, ECG_BEAT_CLASS_NONE, 0u); /* not reached: see ECG_BEATFEAT_QUEUE */
+        return;
+    }
+    classify_ready(dev);
+}
+
+/* End of a detector run (end of stream, or a mid-stream redesign): classify the beats still
+ * waiting for a successor or the end of their window, and start the features over. */
+static void classify_flush(ecg_device_t *dev)
+{
+    ecg_beatfeat_finish(&dev->feat);
+    classify_ready(dev);
+    ecg_beatfeat_reset(&dev->feat);
 }
 
 /* Run `k` instants of dev->batch through the pipeline: the QRS lead is converted to millivolts,
@@ -256,6 +352,8 @@ static void process_batch(ecg_device_t *dev, size_t k)
         dev->x[i] = (float)in[i * L + q] * mv;
     }
     ecg_filter_process(&dev->filt[q], dev->x, dev->y, k);
+    ecg_beatfeat_push(&dev->feat, dev->y, k); /* one store per sample */
+    classify_ready(dev);
 
     if (dev->cfg.content != ECG_CONTENT_BEATS_ONLY) {
         int16_t *out = &dev->block[(size_t)dev->block_fill * L];
@@ -332,6 +430,8 @@ static void finish_stream(ecg_device_t *dev)
     for (i = 0; i < MAX_FLUSH_BEATS && ecg_qrs_flush(&dev->qrs, &beat); i++) {
         emit_beat(dev, &beat);
     }
+    classify_flush(dev);
+    ecg_alerts_stop(&dev->alerts, dev->sample_index, now_us(dev));
     dev->streaming = 0u;
 }
 
@@ -364,6 +464,8 @@ static int32_t cmd_start(ecg_device_t *dev)
         ecg_filter_reset(&dev->filt[l]);
     }
     ecg_qrs_reset(&dev->qrs);
+    ecg_beatfeat_reset(&dev->feat);
+    ecg_alerts_start(&dev->alerts, 0u, dev->cfg.sample_rate_hz);
     dev->qrs_base = 0u;
     dev->sample_index = 0u;
     dev->block_fill = 0u;
@@ -460,6 +562,7 @@ static int32_t cmd_configure(ecg_device_t *dev, const ecg_frame_t *f)
         }
     }
     if (rate != dev->cfg.sample_rate_hz || mains != dev->cfg.mains_hz) {
+        classify_flush(dev); /* the beats of the detector run that ends here */
         dev->cfg.sample_rate_hz = rate;
         dev->cfg.mains_hz = mains;
         if (design_pipeline(dev) != ECG_OK) {
@@ -529,6 +632,63 @@ static void cmd_inject(ecg_device_t *dev, const ecg_frame_t *f)
     respond(dev, f->type, f->seq, status, body, sizeof body);
 }
 
+/* BACKFILL_REQUEST (§12.1): arm the ring's replay; pump_backfill sends it. */
+static void cmd_backfill(ecg_device_t *dev, const ecg_frame_t *f)
+{
+    ecg_proto_backfill_request_t req;
+    ecg_proto_backfill_result_t res;
+    uint8_t body[ECG_PROTO_BACKFILL_RESULT_LEN];
+    int32_t status;
+    if (dev->backfill == NULL) {
+        status = ECG_ERR_UNSUPPORTED;
+    } else if (ecg_proto_unpack_backfill_request(f->payload, f->payload_len, &req) != ECG_OK) {
+        status = ECG_PROTO_ERR_LENGTH;
+    } else {
+        status = ecg_backfill_request(dev->backfill, &req, f->seq, &res);
+    }
+    if (status != ECG_OK) {
+        respond(dev, f->type, f->seq, status, NULL, 0u);
+        return;
+    }
+    (void)ecg_proto_pack_backfill_result(&res, body, sizeof body);
+    respond(dev, f->type, f->seq, ECG_OK, body, sizeof body);
+}
+
+/* Send the armed replay while the queue keeps room for live frames, then BACKFILL_END. */
+static void pump_backfill(ecg_device_t *dev)
+{
+    ecg_proto_backfill_end_t end;
+    uint16_t seq;
+    uint8_t body[ECG_PROTO_BACKFILL_END_LEN];
+    if (dev->backfill == NULL || !dev->link_up) {
+        return;
+    }
+    while (ecg_rb_free_bytes(&dev->tx) >=
+           ECG_DEVICE_TX_RESERVE + ECG_DEVICE_TX_BATCH_ROOM + ECG_PROTO_MAX_WIRE_LEN) {
+        const size_t n = ecg_backfill_next(dev->backfill, &seq, dev->payload, sizeof dev->payload);
+        if (n == 0u) {
+            if (ecg_backfill_end(dev->backfill, &end, &seq)) {
+                (void)ecg_proto_pack_backfill_end(&end, body, sizeof body);
+                (void)send_frame(dev, ECG_FT_BACKFILL_END, seq, body, sizeof body);
+            }
+            return;
+        }
+        (void)send_frame(dev, ECG_FT_BACKFILL_BLOCK, seq, dev->payload, n);
+    }
+}
+
+/* Personalization commands (§11): all handled by ecg_update. */
+static void cmd_update(ecg_device_t *dev, const ecg_frame_t *f)
+{
+    uint8_t body[ECG_UPDATE_MODEL_INFO_LEN];
+    size_t n = 0u;
+    const int32_t status =
+        dev->update == NULL
+            ? ECG_ERR_UNSUPPORTED
+            : ecg_update_command(dev->update, f->type, f->payload, f->payload_len, body, &n);
+    respond(dev, f->type, f->seq, status, body, n);
+}
+
 /* Decoder callback: one valid host -> device frame (the decoder has already counted the rest). */
 static void on_frame(void *ctx, const ecg_frame_t *f)
 {
@@ -556,6 +716,29 @@ static void on_frame(void *ctx, const ecg_frame_t *f)
         break;
     case ECG_FT_INJECT_SAMPLES:
         cmd_inject(dev, f);
+        break;
+    case ECG_FT_BACKFILL_REQUEST:
+        cmd_backfill(dev, f);
+        break;
+    case ECG_FT_ALERTS_PULL:
+    case ECG_FT_ALERTS_ACK:
+    case ECG_FT_ALERTS_CONFIGURE:
+    case ECG_FT_ALERTS_GET_CONFIG: {
+        uint8_t body[ECG_PROTO_MAX_PAYLOAD - ECG_PROTO_RESPONSE_HDR_LEN];
+        size_t nb = 0u;
+        const int32_t st = ecg_alerts_command(&dev->alerts, f->type, f->payload, f->payload_len,
+                                              dev->sample_index, now_us(dev), body, sizeof body,
+                                              &nb);
+        respond(dev, f->type, f->seq, st, body, nb);
+        break;
+    }
+    case ECG_FT_PKG_BEGIN:
+    case ECG_FT_PKG_CHUNK:
+    case ECG_FT_PKG_COMMIT:
+    case ECG_FT_PKG_ABORT:
+    case ECG_FT_GET_MODEL_INFO:
+    case ECG_FT_RESET_PERSONALIZATION:
+        cmd_update(dev, f);
         break;
     default:
         break; /* not delivered: the decoder accepts host -> device types of version 1 only */
@@ -634,7 +817,8 @@ ecg_err_t ecg_device_init(ecg_device_t *dev, const ecg_device_cfg_t *cfg, const 
     dev->mv_per_count = cfg->gain_uv_per_count / 1000.0f;
     dev->counts_per_mv = 1000.0f / cfg->gain_uv_per_count;
     dev->caps = ECG_CAP_STREAM_RAW | ECG_CAP_STREAM_FILTERED | ECG_CAP_BEATS | ECG_CAP_INJECT |
-                ECG_CAP_TIME_SYNC | ECG_CAP_MAINS_CONFIG |
+                ECG_CAP_TIME_SYNC | ECG_CAP_MAINS_CONFIG | ECG_CAP_CLASSIFIER |
+                ECG_CAP_BEAT_CONFIDENCE | ECG_CAP_ALERTS |
                 (popcount16(dev->cfg.rates_mask) > 1u ? ECG_CAP_RATE_CONFIG : 0u) |
                 (cfg->port_caps & (ECG_CAP_LEAD_OFF | ECG_CAP_BATTERY));
     dev->battery_pct = ECG_BATTERY_UNKNOWN;
@@ -650,6 +834,24 @@ ecg_err_t ecg_device_init(ecg_device_t *dev, const ecg_device_cfg_t *cfg, const 
     err = design_pipeline(dev);
     if (err != ECG_OK) {
         return err;
+    }
+    {
+        ecg_classifier_cfg_t cc;
+        cc.scratch = dev->clf_scratch;
+        cc.scratch_bytes = sizeof dev->clf_scratch;
+        cc.head = NULL;
+        err = ecg_classifier_init(&dev->clf, &cc);
+        if (err != ECG_OK) {
+            return err;
+        }
+    }
+    {
+        ecg_alerts_cfg_t ac;
+        ecg_alerts_default_cfg(&ac);
+        err = ecg_alerts_init(&dev->alerts, &ac, cfg->sample_rate_hz);
+        if (err != ECG_OK) {
+            return err;
+        }
     }
     dev->link_up = 1u;
     dev->last_status_us = now_us(dev);
@@ -695,6 +897,11 @@ size_t ecg_device_poll(ecg_device_t *dev)
     }
     n = process_input(dev, dev->cfg.source == ECG_SOURCE_INJECT || dev->stop_pending);
     try_finish_stop(dev);
+    if (dev->streaming) {
+        ecg_alerts_tick(&dev->alerts, dev->sample_index, dev->lead_off, now_us(dev));
+    }
+    send_alert_notice(dev, 0);
+    pump_backfill(dev);
     if (dev->link_up && dev->cfg.status_period_ms != 0u && dev->hal->time_us != NULL) {
         const uint64_t t = now_us(dev);
         if (t - dev->last_status_us >= (uint64_t)dev->cfg.status_period_ms * 1000u) {
@@ -782,6 +989,7 @@ void ecg_device_link(ecg_device_t *dev, int up)
         dev->link_up = 1u;
         (void)ecg_rb_write(&dev->tx, &delimiter, 1u);
         send_info(dev);
+        send_alert_notice(dev, 1); /* alerts still queued from before the drop */
         dev->last_status_us = now_us(dev);
     } else {
         /* count the whole frames thrown away: delimiters that end a non-empty frame */
@@ -802,6 +1010,7 @@ void ecg_device_link(ecg_device_t *dev, int up)
             (void)ecg_rb_skip(&dev->tx, len);
         }
         dev->link_up = 0u;
+        ecg_update_abort(dev->update); /* a package cut by the link is discarded */
     }
 }
 
@@ -873,4 +1082,29 @@ void ecg_device_get_info(const ecg_device_t *dev, ecg_proto_device_info_t *out)
 int ecg_device_streaming(const ecg_device_t *dev)
 {
     return dev != NULL && dev->streaming ? 1 : 0;
+}
+
+void ecg_device_attach_backfill(ecg_device_t *dev, ecg_backfill_t *bf)
+{
+    if (dev == NULL) {
+        return;
+    }
+    dev->backfill = bf;
+    dev->caps = bf != NULL ? (dev->caps | ECG_CAP_BACKFILL) : (dev->caps & ~ECG_CAP_BACKFILL);
+}
+
+void ecg_device_attach_update(ecg_device_t *dev, ecg_update_t *u)
+{
+    if (dev == NULL) {
+        return;
+    }
+    dev->update = u;
+    dev->caps &= ~(ECG_CAP_HEAD_PACKAGES | ECG_CAP_PERSONALIZE_LABELS);
+    dev->caps |= (ecg_update_can_head(u) ? ECG_CAP_HEAD_PACKAGES : 0u) |
+                 (ecg_update_can_labels(u) ? ECG_CAP_PERSONALIZE_LABELS : 0u);
+}
+
+ecg_classifier_t *ecg_device_classifier(ecg_device_t *dev)
+{
+    return dev != NULL ? &dev->clf : NULL;
 }

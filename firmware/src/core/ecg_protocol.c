@@ -42,6 +42,27 @@ static uint64_t get_u64(const uint8_t *p)
     return (uint64_t)get_u32(p) | ((uint64_t)get_u32(p + 4) << 32);
 }
 
+/* The same, for the layouts other modules pack (ecg_update.c). */
+void ecg_proto_put_u16(uint8_t *p, uint16_t v)
+{
+    put_u16(p, v);
+}
+
+void ecg_proto_put_u32(uint8_t *p, uint32_t v)
+{
+    put_u32(p, v);
+}
+
+uint16_t ecg_proto_get_u16(const uint8_t *p)
+{
+    return get_u16(p);
+}
+
+uint32_t ecg_proto_get_u32(const uint8_t *p)
+{
+    return get_u32(p);
+}
+
 /* Two's complement without implementation-defined conversions. */
 static uint16_t i16_bits(int16_t v)
 {
@@ -98,6 +119,13 @@ const char *ecg_proto_err_str(int32_t err)
     case ECG_PROTO_ERR_LENGTH: return "payload length wrong for its type";
     case ECG_PROTO_ERR_BUSY: return "busy, retry later";
     case ECG_PROTO_ERR_SEQUENCE: return "injected block does not continue the stream";
+    case ECG_PROTO_ERR_AUTH: return "package authentication (HMAC) failed";
+    case ECG_PROTO_ERR_PKG_CRC: return "package CRC-32 mismatch";
+    case ECG_PROTO_ERR_MODEL: return "package is for another model or head shape";
+    case ECG_PROTO_ERR_REPLAY: return "package version not above the highest accepted";
+    case ECG_PROTO_ERR_ORDER: return "package chunk out of order";
+    case ECG_PROTO_ERR_INCOMPLETE: return "package incomplete";
+    case ECG_PROTO_ERR_STORAGE: return "storage failed";
     default: return ecg_err_str((ecg_err_t)err);
     }
 #endif
@@ -116,11 +144,25 @@ int ecg_proto_type_known(uint8_t type, uint8_t accept)
     case ECG_FT_CONFIGURE:
     case ECG_FT_TIME_SYNC:
     case ECG_FT_INJECT_SAMPLES:
+    case ECG_FT_ALERTS_PULL:
+    case ECG_FT_ALERTS_ACK:
+    case ECG_FT_ALERTS_CONFIGURE:
+    case ECG_FT_ALERTS_GET_CONFIG:
+    case ECG_FT_ALERT_NOTICE:
+    case ECG_FT_PKG_BEGIN:
+    case ECG_FT_PKG_CHUNK:
+    case ECG_FT_PKG_COMMIT:
+    case ECG_FT_PKG_ABORT:
+    case ECG_FT_GET_MODEL_INFO:
+    case ECG_FT_RESET_PERSONALIZATION:
     case ECG_FT_RESPONSE:
     case ECG_FT_DEVICE_INFO:
     case ECG_FT_SAMPLE_BLOCK:
     case ECG_FT_BEAT_EVENT:
     case ECG_FT_STATUS:
+    case ECG_FT_BACKFILL_REQUEST:
+    case ECG_FT_BACKFILL_BLOCK:
+    case ECG_FT_BACKFILL_END:
         return 1;
     default:
         return 0;
@@ -640,17 +682,19 @@ int32_t ecg_proto_pack_beat(const ecg_proto_beat_t *m, uint8_t *out, size_t cap)
     out[6] = m->beat_class;
     out[7] = m->quality;
     out[8] = m->flags;
+    out[9] = m->confidence;
     return (int32_t)ECG_PROTO_BEAT_LEN;
 }
 
 int32_t ecg_proto_unpack_beat(const uint8_t *p, size_t len, ecg_proto_beat_t *m)
 {
-    UNPACK_CHECK(p, len, m, ECG_PROTO_BEAT_LEN);
+    UNPACK_CHECK(p, len, m, ECG_PROTO_BEAT_MIN_LEN);
     m->sample_index = get_u32(&p[0]);
     m->rr_samples = get_u16(&p[4]);
     m->beat_class = p[6];
     m->quality = p[7];
     m->flags = p[8];
+    m->confidence = len >= ECG_PROTO_BEAT_LEN ? p[9] : 0u;
     return ECG_OK;
 }
 
@@ -748,6 +792,188 @@ int32_t ecg_proto_unpack_samples(const uint8_t *p, size_t len, ecg_proto_samples
     if (samples != NULL) {
         for (i = 0; i < count; ++i) {
             samples[i] = i16_from_bits(get_u16(&p[ECG_PROTO_SAMPLES_HDR_LEN + 2u * i]));
+        }
+    }
+    return ECG_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Alerts
+ * ------------------------------------------------------------------------------------------- */
+
+int32_t ecg_proto_pack_alerts_pull(const ecg_proto_alerts_pull_t *m, uint8_t *out, size_t cap)
+{
+    PACK_CHECK(m, out, cap, ECG_PROTO_ALERTS_PULL_LEN);
+    put_u32(&out[0], m->after_id);
+    out[4] = m->max_records;
+    return (int32_t)ECG_PROTO_ALERTS_PULL_LEN;
+}
+
+int32_t ecg_proto_unpack_alerts_pull(const uint8_t *p, size_t len, ecg_proto_alerts_pull_t *m)
+{
+    UNPACK_CHECK(p, len, m, ECG_PROTO_ALERTS_PULL_LEN);
+    m->after_id = get_u32(&p[0]);
+    m->max_records = p[4];
+    return ECG_OK;
+}
+
+int32_t ecg_proto_pack_alerts_ack(uint32_t id, uint8_t *out, size_t cap)
+{
+    PACK_CHECK(&id, out, cap, ECG_PROTO_ALERTS_ACK_LEN);
+    put_u32(out, id);
+    return (int32_t)ECG_PROTO_ALERTS_ACK_LEN;
+}
+
+int32_t ecg_proto_unpack_alerts_ack(const uint8_t *p, size_t len, uint32_t *id)
+{
+    UNPACK_CHECK(p, len, id, ECG_PROTO_ALERTS_ACK_LEN);
+    *id = get_u32(p);
+    return ECG_OK;
+}
+
+int32_t ecg_proto_pack_alerts_cfg(const ecg_alerts_cfg_t *m, uint8_t *out, size_t cap)
+{
+    PACK_CHECK(m, out, cap, ECG_PROTO_ALERTS_CFG_LEN);
+    put_u16(&out[0], m->enable_mask);
+    out[2] = m->brady_bpm;
+    out[3] = m->tachy_bpm;
+    out[4] = m->rate_beats;
+    out[5] = m->rate_sustain_s;
+    put_u16(&out[6], m->pause_ms);
+    put_u16(&out[8], m->asystole_ms);
+    out[10] = m->vt_beats;
+    out[11] = m->vt_bpm;
+    out[12] = m->v_per_min;
+    out[13] = m->s_per_min;
+    out[14] = m->af_beats;
+    put_u16(&out[15], m->af_nrmssd_permille);
+    put_u16(&out[17], m->af_entropy_permille);
+    put_u16(&out[19], m->lead_off_ms);
+    out[21] = m->poor_signal_s;
+    return (int32_t)ECG_PROTO_ALERTS_CFG_LEN;
+}
+
+int32_t ecg_proto_unpack_alerts_cfg(const uint8_t *p, size_t len, ecg_alerts_cfg_t *m)
+{
+    UNPACK_CHECK(p, len, m, ECG_PROTO_ALERTS_CFG_LEN);
+    m->enable_mask = get_u16(&p[0]);
+    m->brady_bpm = p[2];
+    m->tachy_bpm = p[3];
+    m->rate_beats = p[4];
+    m->rate_sustain_s = p[5];
+    m->pause_ms = get_u16(&p[6]);
+    m->asystole_ms = get_u16(&p[8]);
+    m->vt_beats = p[10];
+    m->vt_bpm = p[11];
+    m->v_per_min = p[12];
+    m->s_per_min = p[13];
+    m->af_beats = p[14];
+    m->af_nrmssd_permille = get_u16(&p[15]);
+    m->af_entropy_permille = get_u16(&p[17]);
+    m->lead_off_ms = get_u16(&p[19]);
+    m->poor_signal_s = p[21];
+    return ECG_OK;
+}
+
+int32_t ecg_proto_pack_alert_status(const ecg_proto_alert_status_t *m, uint8_t *out, size_t cap)
+{
+    PACK_CHECK(m, out, cap, ECG_PROTO_ALERT_STATUS_LEN);
+    put_u32(&out[0], m->last_id);
+    put_u16(&out[4], m->queued);
+    put_u32(&out[6], m->dropped);
+    out[10] = m->max_severity;
+    return (int32_t)ECG_PROTO_ALERT_STATUS_LEN;
+}
+
+int32_t ecg_proto_unpack_alert_status(const uint8_t *p, size_t len, ecg_proto_alert_status_t *m)
+{
+    UNPACK_CHECK(p, len, m, ECG_PROTO_ALERT_STATUS_LEN);
+    m->last_id = get_u32(&p[0]);
+    m->queued = get_u16(&p[4]);
+    m->dropped = get_u32(&p[6]);
+    m->max_severity = p[10];
+    return ECG_OK;
+}
+
+int32_t ecg_proto_pack_alert(const ecg_alert_t *m, uint8_t *out, size_t cap)
+{
+    PACK_CHECK(m, out, cap, ECG_PROTO_ALERT_LEN);
+    put_u32(&out[0], m->id);
+    put_u32(&out[4], m->episode);
+    out[8] = m->type;
+    out[9] = m->severity;
+    out[10] = m->flags;
+    put_u32(&out[11], m->start_index);
+    put_u32(&out[15], m->end_index);
+    put_u64(&out[19], m->time_us);
+    put_u16(&out[27], m->value);
+    put_u16(&out[29], m->count);
+    return (int32_t)ECG_PROTO_ALERT_LEN;
+}
+
+int32_t ecg_proto_unpack_alert(const uint8_t *p, size_t len, ecg_alert_t *m)
+{
+    UNPACK_CHECK(p, len, m, ECG_PROTO_ALERT_LEN);
+    m->id = get_u32(&p[0]);
+    m->episode = get_u32(&p[4]);
+    m->type = p[8];
+    m->severity = p[9];
+    m->flags = p[10];
+    m->start_index = get_u32(&p[11]);
+    m->end_index = get_u32(&p[15]);
+    m->time_us = get_u64(&p[19]);
+    m->value = get_u16(&p[27]);
+    m->count = get_u16(&p[29]);
+    return ECG_OK;
+}
+
+int32_t ecg_proto_pack_alerts_page(const ecg_proto_alerts_page_t *h, const ecg_alert_t *recs,
+                                   uint8_t *out, size_t cap)
+{
+    size_t need;
+    size_t i;
+    if (h == NULL || out == NULL || (recs == NULL && h->n != 0u)) {
+        return ECG_ERR_NULL;
+    }
+    if (h->n > ECG_PROTO_ALERTS_PER_PAGE) {
+        return ECG_ERR_RANGE;
+    }
+    need = ECG_PROTO_ALERTS_PAGE_HDR_LEN + (size_t)h->n * ECG_PROTO_ALERT_LEN;
+    if (cap < need) {
+        return ECG_PROTO_ERR_NO_SPACE;
+    }
+    (void)ecg_proto_pack_alert_status(&h->status, out, cap);
+    put_u16(&out[11], h->pending);
+    out[13] = h->n;
+    out[14] = (uint8_t)ECG_PROTO_ALERT_LEN;
+    for (i = 0; i < h->n; i++) {
+        (void)ecg_proto_pack_alert(&recs[i],
+                                   &out[ECG_PROTO_ALERTS_PAGE_HDR_LEN + i * ECG_PROTO_ALERT_LEN],
+                                   ECG_PROTO_ALERT_LEN);
+    }
+    return (int32_t)need;
+}
+
+int32_t ecg_proto_unpack_alerts_page(const uint8_t *p, size_t len, ecg_proto_alerts_page_t *h,
+                                     ecg_alert_t *recs, size_t cap)
+{
+    size_t i;
+    size_t rl;
+    UNPACK_CHECK(p, len, h, ECG_PROTO_ALERTS_PAGE_HDR_LEN);
+    rl = p[14];
+    if (rl < ECG_PROTO_ALERT_LEN || len < ECG_PROTO_ALERTS_PAGE_HDR_LEN + (size_t)p[13] * rl) {
+        return ECG_PROTO_ERR_LENGTH;
+    }
+    if (recs != NULL && cap < p[13]) {
+        return ECG_PROTO_ERR_NO_SPACE;
+    }
+    (void)ecg_proto_unpack_alert_status(p, len, &h->status);
+    h->pending = get_u16(&p[11]);
+    h->n = p[13];
+    h->record_len = p[14];
+    if (recs != NULL) {
+        for (i = 0; i < h->n; i++) {
+            (void)ecg_proto_unpack_alert(&p[ECG_PROTO_ALERTS_PAGE_HDR_LEN + i * rl], rl, &recs[i]);
         }
     }
     return ECG_OK;

@@ -16,6 +16,7 @@ in-process transport can call the same four methods).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from .. import _core
 from ..protocol import RATES_HZ, Source
+from ..update import DEV_KEY
 from .record import MAX_LEADS, Record, SimError
 
 __all__ = ["FW_VERSION", "MODEL_ID", "VirtualDevice"]
@@ -45,12 +47,20 @@ class VirtualDevice:
             is taken.
         status_period_ms: STATUS period while a host is connected (0: never).
         clock: monotonic clock in seconds (tests may pass a fake one).
+        storage_path: file holding the device's storage slots (A/B head slots, labels), so a
+            pushed head survives a restart; None: RAM only (lost with the object).
+        device_key: the per-device key of update packages (docs/protocol.md §11); None: the
+            public development key `ecgedge.update.DEV_KEY` (simulator only).
+        backfill_s: keep this many seconds of sample blocks for BACKFILL_REQUEST
+            (docs/protocol.md §12; capability BACKFILL); 0: no backfill ring.
     """
 
     def __init__(self, record: Record | None = None, *, fs_hz: int = 360, leads: int = 1,
                  gain_uv_per_count: float = 5.0, mains_hz: int | None = 50,
                  speed: float | None = 1.0, status_period_ms: int = 1000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 storage_path: str | os.PathLike[str] | None = None,
+                 device_key: bytes | None = None, backfill_s: int = 0) -> None:
         if speed is not None and not speed > 0:
             raise SimError(f"speed={speed!r}: give a positive real-time factor, or max")
         self.record = record
@@ -72,7 +82,11 @@ class VirtualDevice:
                                     rates_mask=rates_mask, source=int(source),
                                     fw_version=FW_VERSION, model_id=MODEL_ID,
                                     status_period_ms=int(status_period_ms),
-                                    clock_us=self._now_us())
+                                    clock_us=self._now_us(),
+                                    storage_path=None if storage_path is None
+                                    else os.fspath(storage_path),
+                                    device_key=DEV_KEY if device_key is None else device_key,
+                                    backfill_s=int(backfill_s))
         except ValueError as exc:
             raise SimError(f"cannot configure the device: {exc}") from exc
         self._starts = self.dev.sampling_starts

@@ -6,10 +6,11 @@
 | ``socket://HOST:PORT`` | `socket` | TCP (asyncio streams) |
 | ``sim://PATH/TO/RECORD?speed=max`` | `sim` | spawns the virtual device (`ecgedge sim`) |
 | ``qemu://[PATH/TO/device.elf]`` | `qemu` | boots the Cortex-M4 firmware in QEMU |
+| ``ble://NAME-or-ADDRESS`` | `ble` | BLE (bleak; the in-process bumble link for the virtual peripheral) |
 
 `transport_for_url(url)` imports ``<package>.<scheme>`` for each package in
 `protocol_handler_packages` (default: this one) and builds its `TRANSPORT` class; append your
-own package to add schemes (a later `ble://` lands here as `ecgedge.transports.ble`). An unknown
+own package to add schemes. An unknown
 scheme raises `UrlError` (a `ValueError`) naming the supported ones. `backend=` overrides the
 class: a `Transport` subclass, or the name of one of the module's `BACKENDS`
 (e.g. ``sim``: ``"process"``, the default, or ``"inprocess"``).

@@ -188,6 +188,25 @@ def closed_error(what: str) -> TransportError:
     return TransportError(f"{what} is not open")
 
 
+async def read_queued(queue: "asyncio.Queue[bytes | BaseException]") -> bytes:
+    """`Transport.read` for links whose bytes a thread or callback puts in `queue`: the chunks
+    queued now joined (at least one, about `READ_SIZE` at most); a queued error is raised once the
+    bytes before it have been returned."""
+    item = await queue.get()
+    parts: list[bytes] = []
+    while True:
+        if isinstance(item, BaseException):
+            if parts:  # deliver the bytes first; the error comes next time
+                queue.put_nowait(item)
+                break
+            raise item
+        parts.append(item)
+        if queue.empty() or sum(map(len, parts)) >= READ_SIZE:
+            break
+        item = queue.get_nowait()
+    return b"".join(parts)
+
+
 # A child that must not outlive this process (a virtual device, QEMU): on Linux the shim asks
 # the kernel to send it SIGTERM when its parent goes (PR_SET_PDEATHSIG, kept across exec), and
 # gives up if the parent is already gone; then it execs the real command. Without it a host that

@@ -1,6 +1,6 @@
 """The Cortex-M4F firmware in QEMU as a link: ``qemu://[PATH/TO/device.elf]``.
 
-URL format: ``qemu://[ELF][?build=1&icount=SHIFT&timeout=SECONDS]``. Without ELF the default image
+URL format: ``qemu://[ELF][?build=1&icount=SHIFT&timeout=SECONDS&key=HEX&monitor=1]``. Without ELF the default image
 `DEFAULT_ELF` of this source tree is used and, when missing, built first with
 ``make -C firmware/qemu device`` (``build=0`` skips that). An explicit ELF is never built:
 ``qemu:///abs/device.elf`` or ``qemu://relative/device.elf`` (from the current directory).
@@ -11,7 +11,10 @@ URL format: ``qemu://[ELF][?build=1&icount=SHIFT&timeout=SECONDS]``. Without ELF
         -serial tcp:127.0.0.1:PORT,server=on,wait=on,nodelay=on \\
         -semihosting-config enable=on,target=native
 
-(`qemu_command`; plus ``-icount shift=SHIFT`` when asked), then connects to the port: UART0 of
+(`qemu_command`; plus ``-icount shift=SHIFT`` when asked; ``key=HEX`` passes the per-device key
+of update packages on the semihosting command line, ``arg=--device-key,arg=HEX``; ``monitor=1``
+serves QEMU's monitor on another port so that `system_reset()` can reset the board, whose storage
+slots survive it), then connects to the port: UART0 of
 the board is the device's serial link, and the guest starts running once the connection is made.
 The guest's semihosting output (stdout/stderr) goes to a temporary file quoted in errors.
 `close()` ends QEMU (SIGTERM, then kill).
@@ -32,7 +35,7 @@ import weakref
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import TransportError
+from ..errors import TransportError, UrlError
 from .base import (
     closed_error,
     free_port,
@@ -67,16 +70,20 @@ def default_elf() -> Path:
     return _project_root() / DEFAULT_ELF
 
 
-def qemu_command(elf: str | Path, port: int, icount_shift: int | None = None) -> list[str]:
+def qemu_command(elf: str | Path, port: int, icount_shift: int | None = None, *,
+                 key: str | None = None, monitor_port: int | None = None) -> list[str]:
     """The QEMU command line booting `elf` with UART0 served on TCP `port` of 127.0.0.1.
 
     `nodelay=on`: QEMU hands the socket one byte per UART write; with Nagle's algorithm the rest
     of a reply waits for the host's (delayed) ACK, about 40 ms per request/response turn (about
     7 ms with it).
     """
-    cmd = [QEMU, "-M", MACHINE, "-nographic", "-monitor", "none", "-kernel", str(elf),
+    monitor = "none" if monitor_port is None else f"tcp:127.0.0.1:{monitor_port},server=on,wait=off"
+    semihosting = "enable=on,target=native" + (
+        "" if key is None else f",arg={Path(elf).name},arg=--device-key,arg={key}")
+    cmd = [QEMU, "-M", MACHINE, "-nographic", "-monitor", monitor, "-kernel", str(elf),
            "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
-           "-semihosting-config", "enable=on,target=native"]
+           "-semihosting-config", semihosting]
     if icount_shift is not None:
         cmd += ["-icount", f"shift={icount_shift}"]
     return cmd
@@ -90,12 +97,14 @@ class QemuTransport(Transport):
 
     def __init__(self, elf: str | Path | None = None, *, build: bool | None = None,
                  icount_shift: int | None = None, connect_timeout_s: float = CONNECT_TIMEOUT_S,
-                 url: str = "") -> None:
+                 url: str = "", key: str | None = None, monitor: bool = False) -> None:
         super().__init__(url or (f"qemu://{elf}" if elf else "qemu://"))
         self.explicit = elf is not None
         self.elf = Path(elf).expanduser().resolve() if elf is not None else default_elf()
         self.build = (not self.explicit) if build is None else build
         self.icount_shift = icount_shift
+        self.key = key
+        self.monitor_port: int | None = free_port() if monitor else None
         self.connect_timeout_s = connect_timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
@@ -107,8 +116,15 @@ class QemuTransport(Transport):
     @classmethod
     def from_url(cls, url: str) -> "QemuTransport":
         target, opts = split_url(url, cls.scheme, cls.url_format)
-        opts.check_known({"build", "icount", "timeout"})
+        opts.check_known({"build", "icount", "timeout", "key", "monitor"})
+        key = opts.text("key")
+        if key is not None:
+            try:
+                bytes.fromhex(key)
+            except ValueError:
+                raise UrlError(f"{url}: option key={key!r}: give the device key in hex") from None
         return cls(target or None, build=opts.flag("build") if "build" in opts else None,
+                   key=key, monitor=opts.flag("monitor"),
                    icount_shift=opts.integer("icount", None, lo=0, hi=10),
                    connect_timeout_s=opts.number("timeout", CONNECT_TIMEOUT_S) or CONNECT_TIMEOUT_S,
                    url=url)
@@ -119,7 +135,8 @@ class QemuTransport(Transport):
 
     def command(self, port: int) -> list[str]:
         """The QEMU command line for serving the UART on `port`."""
-        return qemu_command(self.elf, port, self.icount_shift)
+        return qemu_command(self.elf, port, self.icount_shift, key=self.key,
+                            monitor_port=self.monitor_port)
 
     def _how_to_build(self) -> str:
         return (f"build it with `{' '.join(BUILD_COMMAND)}` in the project root (needs Debian's "
@@ -229,6 +246,19 @@ class QemuTransport(Transport):
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    async def system_reset(self) -> None:
+        """Reset the board through QEMU's monitor (URL option ``monitor=1``): the firmware boots
+        again (a new DEVICE_INFO with seq 0); its storage slots survive (hal_qemu.h)."""
+        if self.monitor_port is None or self.proc is None:
+            raise TransportError(f"{self.url}: system_reset() needs the monitor: add ?monitor=1")
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.monitor_port)
+        try:
+            writer.write(b"system_reset\n")
+            await writer.drain()
+            await asyncio.wait_for(reader.readuntil(b"system_reset"), CONNECT_TIMEOUT_S)
+        finally:
+            writer.close()
 
     @property
     def output(self) -> str:

@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from ..errors import TransportError, UrlError
-from .base import READ_SIZE, Transport, closed_error, split_url
+from .base import READ_SIZE, Transport, closed_error, read_queued, split_url
 
 __all__ = ["DEFAULT_BAUD", "SerialTransport", "TRANSPORT"]
 
@@ -98,20 +98,11 @@ class SerialTransport(Transport):
         queue = self._queue
         if queue is None or self._ser is None:
             raise closed_error(self.url)
-        item = await queue.get()
-        parts: list[bytes] = []
-        while True:
-            if isinstance(item, BaseException):
-                if parts:  # deliver the bytes first; the error comes next time
-                    queue.put_nowait(item)
-                    break
-                self._queue = None
-                raise item
-            parts.append(item)
-            if queue.empty() or sum(map(len, parts)) >= READ_SIZE:
-                break
-            item = queue.get_nowait()
-        return b"".join(parts)
+        try:
+            return await read_queued(queue)
+        except TransportError:
+            self._queue = None
+            raise
 
     async def write(self, data: bytes) -> None:
         ser, lock = self._ser, self._write_lock

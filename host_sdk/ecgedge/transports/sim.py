@@ -5,6 +5,9 @@ URL format::
     sim://PATH/TO/RECORD[?speed=1|FACTOR|max&mains=50|60|none&channels=0,1&status_period=MS]
     sim://                                   the demo excerpt shipped in the package (ecgedge.data)
     sim://?inject_only=1[&fs=360&leads=1&gain_uv=5]    no front end: the host injects samples
+    ...&storage=FILE&key=HEX      storage slots in FILE (heads survive restarts; default: RAM),
+                                  per-device key of update packages (default: the public
+                                  development key ecgedge.update.DEV_KEY)
 
 PATH is a WFDB record path without extension, relative to the current directory
 (``sim://../shared/data/mitdb/100``) or absolute (``sim:///data/mitdb/100``). Defaults: real time
@@ -51,7 +54,7 @@ __all__ = ["BACKENDS", "InProcessSimTransport", "SimOptions", "SimTransport", "T
 
 START_TIMEOUT_S = 30.0  #: the subprocess must announce its port within this time
 _OPTIONS = {"speed", "mains", "channels", "status_period", "inject_only", "fs", "leads",
-            "gain_uv"}
+            "gain_uv", "storage", "key"}
 
 
 class SimOptions:
@@ -60,7 +63,9 @@ class SimOptions:
     def __init__(self, record: Path | None, *, speed: float | None = 1.0,
                  mains_hz: int | None = 50, channels: list[int] | None = None,
                  status_period_ms: int = 1000, fs_hz: int = 360, leads: int = 1,
-                 gain_uv_per_count: float = 5.0) -> None:
+                 gain_uv_per_count: float = 5.0, storage: Path | None = None,
+                 key: str | None = None) -> None:
+        self.storage, self.key = storage, key
         self.record, self.speed, self.mains_hz = record, speed, mains_hz
         self.channels, self.status_period_ms = channels, status_period_ms
         self.fs_hz, self.leads, self.gain_uv_per_count = fs_hz, leads, gain_uv_per_count
@@ -95,13 +100,18 @@ class SimOptions:
                    status_period_ms=opts.integer("status_period", 1000, lo=0, hi=65535) or 0,
                    fs_hz=opts.integer("fs", 360, lo=125, hi=1000) or 360,
                    leads=opts.integer("leads", 1, lo=1, hi=8) or 1,
-                   gain_uv_per_count=opts.number("gain_uv", 5.0) or 5.0)
+                   gain_uv_per_count=opts.number("gain_uv", 5.0) or 5.0,
+                   storage=_storage(opts), key=_key(opts))
 
     def argv(self) -> list[str]:
         """Arguments of ``ecgedge sim`` for these settings (TCP on a free port)."""
         args = ["--tcp", "0", "--speed", "max" if self.speed is None else f"{self.speed:g}",
                 "--mains", "none" if self.mains_hz is None else str(self.mains_hz),
                 "--status-period", str(self.status_period_ms)]
+        if self.storage is not None:
+            args += ["--storage", str(self.storage)]
+        if self.key is not None:
+            args += ["--device-key", self.key]
         if self.record is None:
             return ["--inject-only", "--fs", str(self.fs_hz), "--leads", str(self.leads),
                     "--gain-uv", repr(self.gain_uv_per_count), *args]
@@ -114,6 +124,22 @@ class SimOptions:
         what = f"record {self.record}" if self.record is not None else "injection only"
         speed = "max" if self.speed is None else f"{self.speed:g}x"
         return f"virtual device ({what}, speed {speed})"
+
+
+def _storage(opts: UrlOptions) -> Path | None:
+    value = opts.get("storage")
+    return None if not value else Path(value).expanduser().resolve()
+
+
+def _key(opts: UrlOptions) -> str | None:
+    value = opts.get("key")
+    if value is None:
+        return None
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        raise UrlError(f"{opts.url}: option key={value!r}: give the device key in hex") from None
+    return value
 
 
 def _speed(opts: UrlOptions) -> float | None:
@@ -271,7 +297,9 @@ class InProcessSimTransport(Transport):
             self.vdev = VirtualDevice(record, fs_hz=o.fs_hz, leads=o.leads,
                                       gain_uv_per_count=o.gain_uv_per_count,
                                       mains_hz=o.mains_hz, speed=o.speed,
-                                      status_period_ms=o.status_period_ms)
+                                      status_period_ms=o.status_period_ms,
+                                      storage_path=o.storage,
+                                      device_key=None if o.key is None else bytes.fromhex(o.key))
         except SimError as exc:
             raise TransportError(f"{self.url}: {exc}") from exc
         self._pending = self.vdev.connect()

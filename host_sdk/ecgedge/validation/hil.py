@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 
@@ -51,7 +51,8 @@ from .ec57 import LEARNING_PERIOD_S
 from .qrs import Detection, QrsReport, run_validation, scored_start
 from .wfdb_db import DEFAULT_ANNOTATOR, DatabaseError
 
-__all__ = ["HilError", "HilRun", "connect", "inject_record", "sdk_url", "validate_qrs_device"]
+__all__ = ["HilError", "HilRun", "check_complete", "connect", "inject_record", "sdk_url",
+           "validate_qrs_device"]
 
 PROGRESS_STEPS = 50  #: a record is injected in this many parts when progress is shown
 _URL_HINT = "give socket://HOST:PORT, qemu://[PATH.elf], sim:// or a serial port"
@@ -102,6 +103,8 @@ class HilRun:
             crc_errors, ..., malformed, late, gaps, samples_lost, and ``lost_<stream>`` frames
             lost per stream from sequence numbers).
         device: the device's latest `Status` at the end (its own counters, since its boot).
+        classes: the beats' AAMI classes from BEAT_EVENT (0 N .. 4 Q, 255 none);
+            confidence: their confidence, 0.5..1, NaN when the device sends none (§6.4).
     """
 
     report: InjectReport
@@ -109,6 +112,8 @@ class HilRun:
     quality: npt.NDArray[np.uint8]
     link: dict[str, int]
     device: Status | None
+    classes: npt.NDArray[np.uint8] = field(default_factory=lambda: np.zeros(0, np.uint8))
+    confidence: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
     @property
     def lost_frames(self) -> int:
@@ -214,12 +219,29 @@ def inject_record(dev: Device, counts: npt.ArrayLike, *, fs_hz: int, gain_uv_per
     report.beats, report.beat_gaps = beats, beat_gaps[0]
     return HilRun(report, np.array([b.index for b in beats], dtype=np.int64),
                   np.array([int(b.quality) for b in beats], dtype=np.uint8),
-                  _delta(after, before), after.device)
+                  _delta(after, before), after.device,
+                  np.array([int(b.beat_class) for b in beats], dtype=np.uint8),
+                  np.array([np.nan if b.confidence is None else b.confidence for b in beats]))
 
 
 # --------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------
+
+
+def check_complete(run: HilRun, url: str, record: str) -> None:
+    """Refuse a run whose beat list may be incomplete: a beat event lost (sequence gap) or any
+    bad frame on the link (a bad frame may have been a beat, even the last one).
+
+    Raises:
+        HilError: saying how many frames were lost or bad.
+    """
+    lost = max(run.report.beat_gaps, run.link.get("lost_beats", 0))
+    if lost or run.bad_frames:
+        raise HilError(f"{url}: record {record}: the link lost frames ({lost} beat event(s) "
+                       f"missing, {run.bad_frames} bad frame(s): {run.link}); not scoring "
+                       "a beat list that may be incomplete")
+
 
 
 def validate_qrs_device(url: str, db: str | PathLike[str], records: list[str] | None = None,
@@ -256,11 +278,7 @@ def validate_qrs_device(url: str, db: str | PathLike[str], records: list[str] | 
         run = inject_record(device[0], rec.counts[:, 0], fs_hz=rec.fs_hz,
                             gain_uv_per_count=rec.gain_uv_per_count, mains_hz=mains_hz,
                             progress=advance if progress else None)
-        lost = max(run.report.beat_gaps, run.link.get("lost_beats", 0))
-        if lost or run.bad_frames:  # a bad frame may have been a beat, even the last one
-            raise HilError(f"{url}: record {name}: the link lost frames ({lost} beat event(s) "
-                           f"missing, {run.bad_frames} bad frame(s): {run.link}); not scoring "
-                           "a beat list that may be incomplete")
+        check_complete(run, url, name)
         # the device's counter starts at START_STREAM = record sample 0
         return Detection(run.beats, n, float(rec.fs_hz), lead, rec.invalid_samples)
 

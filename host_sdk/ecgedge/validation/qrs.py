@@ -40,8 +40,8 @@ from .ec57 import LEARNING_PERIOD_S, Counts, Reference, compare
 from .wfdb_db import DEFAULT_ANNOTATOR, DatabaseError, check_lead, find_records, read_annotations, \
     read_lead
 
-__all__ = ["Detection", "QrsReport", "RecordResult", "render_report", "run_validation",
-           "score_record", "snr_db", "validate_qrs"]
+__all__ = ["Detection", "QrsReport", "RecordResult", "records_progress", "render_report",
+           "run_validation", "score_record", "snr_db", "validate_qrs"]
 
 # Noise Stress Test record names: clean record number, "e" (electrode-motion noise), SNR in dB
 # with "_" for a minus sign: 118e24 -> 24 dB, 119e_6 -> -6 dB.
@@ -174,6 +174,14 @@ def score_record(root: Path, name: str, annotator: str, det: Detection,
     return RecordResult(scored.counts, det.fs_hz, det.lead, det.invalid_samples)
 
 
+def records_progress(show: bool) -> Progress:
+    """The per-record progress bar of the validation commands (stderr, only on a terminal)."""
+    console = Console(stderr=True)
+    return Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=console, transient=True,
+                    disable=not (show and console.is_terminal))
+
+
 def run_validation(db: str | PathLike[str], detect: Detect, records: Sequence[str] | None = None,
                    channel: int = 0, start_s: float = LEARNING_PERIOD_S,
                    annotator: str = DEFAULT_ANNOTATOR, progress: bool = False) -> QrsReport:
@@ -191,10 +199,7 @@ def run_validation(db: str | PathLike[str], detect: Detect, records: Sequence[st
 
     results: dict[str, RecordResult] = {}
     skipped = dict(found.skipped)
-    console = Console(stderr=True)
-    bar = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=console, transient=True,
-                   disable=not (progress and console.is_terminal))
+    bar = records_progress(progress)
     with bar:
         task = bar.add_task("records", total=len(found.names))
         for i, name in enumerate(found.names):

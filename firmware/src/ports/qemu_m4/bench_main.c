@@ -19,7 +19,8 @@
  * The beats of the `both` pass (plus ecg_qrs_flush at the end) are printed for comparison with
  * ecgedge.core.QrsDetector on the same samples. Then the int8 beat classifier (ecg_classifier) on
  * the sample beats compiled with its model: self-test against TFLM's outputs and instructions per
- * beat (`clf_*` keys, see bench_classifier()).
+ * beat (`clf_*` keys, see bench_classifier()), and the beat features on the device's sample
+ * path (`feat_*` keys, see bench_beatfeat()).
  *
  * UART0 output, one `key=value` or `beat INDEX QUALITY SEARCHBACK` per line, ends with `end`;
  * the image then waits for one byte from the host (bounded) before it exits.
@@ -28,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ecg/ecg_beatfeat.h"
 #include "ecg/ecg_classifier.h"
 #include "ecg/ecg_filter.h"
 #include "ecg/ecg_qrs.h"
@@ -49,7 +51,13 @@
 
 static ecg_filter_t g_filter;
 static ecg_qrs_t g_qrs;
-static ecg_qrs_beat_t g_beats[MAX_BEATS];
+/* The `both` pass's beats (printed before the classifier benches run), then the beat features'
+ * state of bench_beatfeat(): one static block for both keeps the image in its RAM budget. */
+static union {
+    ecg_qrs_beat_t beats[MAX_BEATS];
+    ecg_beatfeat_t feat;
+} g_mem;
+#define g_beats g_mem.beats
 static uint32_t g_nbeats;
 static uint32_t g_overflow;
 volatile float g_sink; /* keeps each pass's result observable */
@@ -288,6 +296,8 @@ __attribute__((noinline)) static void clf_pass(uint32_t mode)
     }
 }
 
+void bench_trainer(void); /* bench_trainer.c */
+
 static void bench_classifier(void)
 {
     ecg_classifier_cfg_t cfg;
@@ -342,6 +352,67 @@ static void bench_classifier(void)
                                  g_clf_logits, g_clf_emb);
     }
     bench_clf_profile_end();
+}
+
+/* ------------------------------------------------------------------ beat features */
+
+/* ecg_beatfeat on the device's sample path (ecg_device.c): the `both` pass plus, per block,
+ * ecg_beatfeat_push (mode 1), and also each beat added and the ready ones taken (mode 2), like
+ * the device does before it runs the classifier. push = mode 1 - both (per sample), features =
+ * mode 2 - mode 1 (per beat); the classifier's own cost is bench_classifier's. (Beats are counted
+ * instead of recorded as `both` does: a few instructions per beat, 0.01 per sample.) */
+#define g_feat g_mem.feat /* g_beats' storage, no longer needed (see g_mem) */
+static ecg_beatfeat_beat_t g_feat_beat;
+static uint32_t g_feat_mode, g_feat_in, g_feat_out;
+
+__attribute__((noinline)) static void pass_feat(uint32_t n)
+{
+    uint32_t i, k, len;
+    ecg_beatfeat_reset(&g_feat);
+    for (i = 0; i < n; i += len) {
+        ecg_qrs_beat_t beats[BLOCK];
+        size_t nb;
+        len = load_block(i, n);
+        ecg_filter_process(&g_filter, g_block, g_block, len);
+        for (k = 0; k < len; k++) {
+            g_sink = g_block[k];
+        }
+        ecg_beatfeat_push(&g_feat, g_block, len);
+        nb = ecg_qrs_process(&g_qrs, g_block, len, beats);
+        for (k = 0; k < nb; k++) {
+            g_feat_in++; /* counted, not stored: g_beats shares its memory with g_feat */
+            if (g_feat_mode == 2u && ecg_beatfeat_add_beat(&g_feat, &beats[k]) == ECG_OK) {
+                while (ecg_beatfeat_next(&g_feat, &g_feat_beat)) {
+                    g_feat_out++;
+                }
+            }
+        }
+        if (g_feat_mode == 2u) {
+            while (ecg_beatfeat_next(&g_feat, &g_feat_beat)) {
+                g_feat_out++;
+            }
+        }
+    }
+}
+
+static void bench_beatfeat(void)
+{
+    ecg_beatfeat_cfg_t cfg;
+    uint32_t t_push, t_feat;
+    ecg_beatfeat_default_cfg(&cfg, ECG_EXCERPT_FS_HZ, ecg_filter_delay_samples(&g_filter));
+    if (ecg_beatfeat_init(&g_feat, &cfg) != ECG_OK) {
+        uart_puts("feat_error=init\n");
+        return;
+    }
+    g_feat_mode = 1u;
+    t_push = time_pass(pass_feat, ECG_EXCERPT_N);
+    g_feat_mode = 2u;
+    g_feat_out = 0u;
+    t_feat = time_pass(pass_feat, ECG_EXCERPT_N);
+    kv_u32("feat_ticks_push", t_push);
+    kv_u32("feat_ticks_beats", t_feat);
+    kv_u32("feat_beats", g_feat_out); /* beats whose features came out during the pass */
+    kv_u32("feat_sizeof_state", (uint32_t)sizeof(ecg_beatfeat_t));
 }
 
 int main(void)
@@ -416,6 +487,8 @@ int main(void)
     }
     kv_u32("beats", g_nbeats);
     bench_classifier();
+    bench_beatfeat();
+    bench_trainer(); /* bench_trainer.c: the µ-trainer (trn_* keys) */
     kv_u32("stack_used", port_stack_used());
     kv_u32("stack_size", port_stack_size());
     uart_puts("end\n");

@@ -16,7 +16,7 @@
  * (360 Hz only, see hal_qemu.h); injection (INJECT_SAMPLES, §5.3) runs at full speed with flow
  * control, at any table rate.
  *
- * Everything is static (no heap): `ecg_device_t` (~14 KB), the RX ring, the RAM vector table.
+ * Everything is static (no heap): `ecg_device_t` (~26 KB), the RX ring, the RAM vector table.
  * The main loop: received bytes -> ecg_device_rx; ecg_device_poll (pipeline, deferred STOP,
  * STATUS, draining the queue into the UART) when a frame arrived, a millisecond passed or work
  * is pending; sleep (WFI) when there is nothing to do, so an idle guest costs the host no CPU.
@@ -24,6 +24,14 @@
  * about 40 kB/s into the guest): a 30-minute 360 Hz record injects in about 36 s. The image runs until QEMU is killed (the protocol has no
  * "exit" command); a fault or a failed init ends the emulation with a semihosting exit code
  * (port.h: 0x80 + exception number; 1: device init failed).
+ *
+ * Update packages (docs/protocol.md §11): the storage slots are a RAM region that survives a
+ * QEMU `system_reset` (hal_qemu.h); the per-device key comes from the semihosting command line,
+ * `-semihosting-config enable=on,target=native,arg=device.elf,arg=--device-key,arg=HEX`
+ * (the SDK's `qemu://?key=HEX`). Without a key the device takes no packages. HEAD packages only
+ * by default: the µ-trainer (LABELS packages, on-device training) adds sizeof(ecg_trainer_t),
+ * 17.5 KB with ECG_TRAINER_MAX_BEATS = 768, which takes the image over its 48 KB static-RAM
+ * budget (tests/test_hil.py); build with -DQEMU_DEVICE_TRAINER to include it anyway.
  *
  * Links: UART0 has no modem lines, so the device cannot tell a host connected: it sends its
  * boot DEVICE_INFO once (QEMU's `wait=on` holds the guest until the first client connects, so
@@ -59,6 +67,77 @@
 
 static ecg_device_t g_dev;
 static ecg_hal_t g_hal;
+static ecg_update_t g_update;
+#ifdef QEMU_DEVICE_TRAINER
+static ecg_trainer_t g_trainer;
+#endif
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* The key after "--device-key" on the semihosting command line (SYS_GET_CMDLINE); 0 bytes when
+ * there is none or it is not hex. */
+static size_t device_key(uint8_t key[ECG_UPDATE_MAX_KEY_LEN])
+{
+    static char line[512];
+    struct {
+        char *buf;
+        uint32_t len;
+    } arg = {line, sizeof line - 1u};
+    const char *p;
+    size_t n = 0;
+    if (semihost_call(SEMIHOST_SYS_GET_CMDLINE, &arg) != 0) {
+        return 0u;
+    }
+    line[arg.len < sizeof line ? arg.len : sizeof line - 1u] = '\0';
+    for (p = line; *p != '\0'; p++) {
+        const char *opt = "--device-key ";
+        size_t k = 0;
+        while (opt[k] != '\0' && p[k] == opt[k]) {
+            k++;
+        }
+        if (opt[k] == '\0') {
+            p += k;
+            while (n < ECG_UPDATE_MAX_KEY_LEN && hexval(p[0]) >= 0 && hexval(p[1]) >= 0) {
+                key[n++] = (uint8_t)(hexval(p[0]) * 16 + hexval(p[1]));
+                p += 2;
+            }
+            return (*p == '\0' || *p == ' ') ? n : 0u;
+        }
+    }
+    return 0u;
+}
+
+/* Storage, key, classifier and µ-trainer for update packages; restores the active head. */
+static void attach_update(void)
+{
+    static uint8_t key[ECG_UPDATE_MAX_KEY_LEN];
+    ecg_update_cfg_t uc;
+    uc.hal = &g_hal;
+    uc.key = key;
+    uc.key_len = device_key(key);
+    uc.classifier = ecg_device_classifier(&g_dev);
+#ifdef QEMU_DEVICE_TRAINER
+    {
+        ecg_trainer_cfg_t tc;
+        ecg_trainer_default_cfg(&tc);
+        (void)ecg_trainer_init(&g_trainer, &tc);
+        uc.trainer = ecg_update_trainer_of(&g_trainer);
+    }
+#else
+    uc.trainer = ecg_update_trainer_of(NULL); /* no µ-trainer: HEAD packages only */
+#endif
+    if (ecg_update_init(&g_update, &uc) == ECG_OK) {
+        ecg_device_attach_update(&g_dev, &g_update);
+    }
+    semihost_write0(uc.key_len != 0u ? "ecgedge device: update packages on (device key given)\n"
+                                     : "ecgedge device: no --device-key: no update packages\n");
+}
 
 int main(void)
 {
@@ -88,6 +167,7 @@ int main(void)
         semihost_write0("ecgedge device: ecg_device_init failed\n");
         return DEVICE_EXIT_INIT_FAILED;
     }
+    attach_update();
     semihost_write0("ecgedge device (qemu_m4, mps2-an386): protocol v1 on UART0\n");
 
     for (;;) {

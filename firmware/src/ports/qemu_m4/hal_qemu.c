@@ -5,6 +5,8 @@
  */
 #include "hal_qemu.h"
 
+#include <string.h>
+
 #include "uart.h"
 
 #ifndef QEMU_DEVICE_NO_EXCERPT
@@ -305,10 +307,7 @@ void hal_qemu_init(ecg_hal_t *hal, ecg_device_t *dev)
     hal->sampling_set_rate = hal_sampling_set_rate;
     hal->critical_enter = hal_critical_enter;
     hal->critical_exit = hal_critical_exit;
-    hal->storage_size = NULL;
-    hal->storage_erase = NULL;
-    hal->storage_write = NULL;
-    hal->storage_read = NULL;
+    hal_qemu_storage(hal);
     __asm__ volatile("cpsie i" ::: "memory");
 }
 
@@ -363,4 +362,79 @@ void hal_qemu_get_stats(hal_qemu_stats_t *out)
     out->fe_pushed = g_stats.fe_pushed;
     out->fe_lost = g_stats.fe_lost;
     irq_restore(primask);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Storage slots (ecg_hal.h storage_*): a RAM region in .noinit, so the slots survive a device
+ * re-init and a QEMU system_reset within one run (a cold boot finds RAM zeroed: no guard, the
+ * region is formatted as erased).
+ * ------------------------------------------------------------------------------------------- */
+
+#define STORAGE_GUARD 0x45434753u /* "SGCE": the region holds slots */
+static const uint32_t g_slot_bytes[3] = {HAL_QEMU_SLOT_HEAD_BYTES, HAL_QEMU_SLOT_HEAD_BYTES,
+                                         HAL_QEMU_SLOT_LABELS_BYTES};
+
+static struct {
+    uint32_t guard;
+    uint8_t head_a[HAL_QEMU_SLOT_HEAD_BYTES];
+    uint8_t head_b[HAL_QEMU_SLOT_HEAD_BYTES];
+    uint8_t labels[HAL_QEMU_SLOT_LABELS_BYTES];
+} g_storage __attribute__((section(".noinit")));
+
+/* Slot i's bytes; each slot has its own size (g_slot_bytes), the region is not padded to the
+ * largest. */
+static uint8_t *const g_slot[3] = {g_storage.head_a, g_storage.head_b, g_storage.labels};
+
+static uint32_t hal_storage_size(void *ctx, ecg_hal_slot_t slot)
+{
+    (void)ctx;
+    return (unsigned)slot < 3u ? g_slot_bytes[slot] : 0u;
+}
+
+static ecg_err_t hal_storage_erase(void *ctx, ecg_hal_slot_t slot)
+{
+    (void)ctx;
+    if ((unsigned)slot >= 3u) {
+        return ECG_ERR_RANGE;
+    }
+    memset(g_slot[slot], 0xFF, g_slot_bytes[slot]);
+    return ECG_OK;
+}
+
+static ecg_err_t hal_storage_write(void *ctx, ecg_hal_slot_t slot, uint32_t offset,
+                                   const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    if ((unsigned)slot >= 3u || offset > g_slot_bytes[slot] ||
+        len > g_slot_bytes[slot] - offset) {
+        return ECG_ERR_RANGE;
+    }
+    memcpy(&g_slot[slot][offset], data, len);
+    return ECG_OK;
+}
+
+static ecg_err_t hal_storage_read(void *ctx, ecg_hal_slot_t slot, uint32_t offset, uint8_t *data,
+                                  size_t len)
+{
+    (void)ctx;
+    if ((unsigned)slot >= 3u || offset > g_slot_bytes[slot] ||
+        len > g_slot_bytes[slot] - offset) {
+        return ECG_ERR_RANGE;
+    }
+    memcpy(data, &g_slot[slot][offset], len);
+    return ECG_OK;
+}
+
+void hal_qemu_storage(ecg_hal_t *hal)
+{
+    if (g_storage.guard != STORAGE_GUARD) {
+        memset(g_storage.head_a, 0xFF, sizeof g_storage.head_a);
+        memset(g_storage.head_b, 0xFF, sizeof g_storage.head_b);
+        memset(g_storage.labels, 0xFF, sizeof g_storage.labels);
+        g_storage.guard = STORAGE_GUARD;
+    }
+    hal->storage_size = hal_storage_size;
+    hal->storage_erase = hal_storage_erase;
+    hal->storage_write = hal_storage_write;
+    hal->storage_read = hal_storage_read;
 }

@@ -76,6 +76,17 @@ int hal_qemu_tx_busy(void);
  */
 void hal_qemu_idle(void);
 
+/** Storage slot sizes (ECG_HAL_SLOT_HEAD_A/B, ECG_HAL_SLOT_LABELS), bytes. */
+#define HAL_QEMU_SLOT_HEAD_BYTES 256u
+#define HAL_QEMU_SLOT_LABELS_BYTES 8192u
+
+/**
+ * @brief Fill the storage entries of `*hal` (hal_qemu_init does): three slots in a RAM region
+ *        that the reset handler does not clear (.noinit), so they survive a device re-init and a
+ *        QEMU `system_reset` within one QEMU run; a cold boot formats them as erased.
+ */
+void hal_qemu_storage(ecg_hal_t *hal);
+
 /** @brief Copy of the port counters. */
 void hal_qemu_get_stats(hal_qemu_stats_t *out);
 

@@ -15,6 +15,7 @@ extern "C" {
 #endif
 
 #define SEMIHOST_SYS_WRITE0 0x04u        /**< write a NUL-terminated string to the console */
+#define SEMIHOST_SYS_GET_CMDLINE 0x15u   /**< {buffer, length}: the command line (-semihosting-config arg=) */
 #define SEMIHOST_SYS_EXIT 0x18u          /**< exit; 32-bit form carries only a reason */
 #define SEMIHOST_SYS_EXIT_EXTENDED 0x20u /**< exit with {reason, subcode}: subcode = exit code */
 #define SEMIHOST_ADP_STOPPED_APPLICATION_EXIT 0x20026u
