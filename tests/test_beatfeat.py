@@ -15,10 +15,6 @@ window, step 2 of the specification).
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,12 +26,9 @@ from ecgedge import beats as B
 from ecgedge.classifier import BeatClassifier
 from ecgedge.core import Filter, QrsDetector
 from ecgedge.validation.wfdb_db import read_annotations, read_lead
+from support import ROOT, build_sanitized, run_c_tests
 
 MAINS_HZ = 60
-ROOT = Path(__file__).resolve().parents[1]
-SAN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1", "-g",
-             "-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all",
-             "-fno-omit-frame-pointer"]
 
 
 class CFeatures(NamedTuple):
@@ -207,18 +200,7 @@ def test_out_of_range_configuration_is_refused(fs: float, delay: float) -> None:
 def test_c_stream_tests_pass_under_address_and_undefined_behaviour_sanitizers(
         tmp_path: Path) -> None:
     """tests/c/test_beatfeat.c: order, counts and flags at every rate from 125 to 1000 Hz."""
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler on PATH")
-    exe = tmp_path / "test_beatfeat"
-    sources = [ROOT / "firmware" / "src" / "core" / "ecg_beatfeat.c"]  # needs no other module
-    cmd = [cc, *SAN_FLAGS, f"-I{ROOT / 'firmware' / 'include'}", *map(str, sources),
-           str(ROOT / "tests" / "c" / "test_beatfeat.c"), "-lm", "-o", str(exe)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-4000:]
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0:halt_on_error=1")
-    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120, env=env)
-    lines = r.stdout.strip().splitlines()
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    assert lines and re.fullmatch(r"[1-9]\d* passed, 0 failed", lines[-1]), r.stdout
-    assert "runtime error" not in r.stderr
+    sources = [ROOT / "firmware" / "src" / "core" / "ecg_beatfeat.c",  # needs no other module
+               ROOT / "tests" / "c" / "test_beatfeat.c"]
+    exe = build_sanitized(tmp_path / "test_beatfeat", sources, timeout=300)
+    run_c_tests(exe, timeout=120)

@@ -20,34 +20,23 @@ except under CI (env CI set), where they fail.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT, load_tool
+
 HELLO_EXIT_CODE = 42
 FLASH_BUDGET = 128 * 1024
 STATIC_RAM_BUDGET = 48 * 1024
 MAINS_HZ = 60  # firmware/qemu/Makefile MAINS_HZ: MIT-BIH was recorded in the USA
 
 
-def _load_tool(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_ecgedge_tools_{name}", ROOT / "tools" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses need the module registered
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bench = _load_tool("bench_firmware")
-gen = _load_tool("gen_ecg_excerpt")
+bench = load_tool("bench_firmware")
+gen = load_tool("gen_ecg_excerpt")
 
 
 def _unavailable(reason: str) -> None:

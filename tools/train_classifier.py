@@ -55,6 +55,7 @@ from rich.table import Table
 
 from ecgedge import beats as B
 from ecgedge.core import Filter
+from ecgedge.validation.beats import Confusion, sveb_stats, veb_stats
 from ecgedge.validation.wfdb_db import read_annotations, read_lead
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -461,18 +462,14 @@ def predict(model: Any, inputs: dict[str, npt.NDArray[np.float32]]) -> npt.NDArr
 # Scoring
 
 def confusion(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Rows: reference class, columns: predicted class (N S V F Q)."""
-    m = np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
-    np.add.at(m, (y, pred), 1)
-    return m
+    """Rows: reference class, columns: predicted class (N S V F Q) (`Confusion.of`)."""
+    return Confusion.of(y, pred).matrix
 
 
 def se_ppv(m: npt.NDArray[np.int64], c: int) -> tuple[float, float]:
-    tp = m[c, c]
-    ref = m[c].sum()
-    called = m[:, c].sum()
-    return (100.0 * tp / ref if ref else float("nan"),
-            100.0 * tp / called if called else float("nan"))
+    """Se and +P of class `c` in percent (`Confusion.class_stats`; nan when undefined)."""
+    st = Confusion(m).class_stats(c)
+    return st.se, st.ppv
 
 
 def f1(m: npt.NDArray[np.int64], c: int) -> float:
@@ -483,24 +480,22 @@ def f1(m: npt.NDArray[np.int64], c: int) -> float:
 def ec57_gross(m: npt.NDArray[np.int64]) -> dict[str, float]:
     """EC57 VEB and SVEB gross statistics from a reference x predicted confusion matrix.
 
-    Q reference beats are left out. VEB: Se = Vv / V, +P = Vv / (all called V - Fv), since
-    EC57 does not count fusion beats called V as false positives. SVEB: Se = Ss / S,
-    +P = Ss / all called S.
+    Se, +P and the false positives are `veb_stats` / `sveb_stats` (Q and, for VEB, F reference
+    beats labelled v are no false positives). The FPR here is over the N and S reference beats
+    for VEB and the N, V and F ones for SVEB (Q rows left out), unlike `Ec57Stats.fpr`, which
+    counts every other reference beat: the figures in models/ were made this way.
     """
-    k = m[:4]  # drop Q reference rows
+    conf = Confusion(m)
+    veb, sveb = veb_stats(conf), sveb_stats(conf)
     n_, s_, v_, f_ = 0, 1, 2, 3
-    veb_tp = k[v_, v_]
-    veb_called = k[:, v_].sum() - k[f_, v_]
-    sveb_tp = k[s_, s_]
-    sveb_called = k[:, s_].sum()
 
     def pct(a: float, b: float) -> float:
         return round(100.0 * a / b, 2) if b else float("nan")
 
-    return {"VEB_Se": pct(veb_tp, k[v_].sum()), "VEB_PP": pct(veb_tp, veb_called),
-            "SVEB_Se": pct(sveb_tp, k[s_].sum()), "SVEB_PP": pct(sveb_tp, sveb_called),
-            "VEB_FPR": pct(k[:, v_].sum() - k[f_, v_] - veb_tp, k[n_].sum() + k[s_].sum()),
-            "SVEB_FPR": pct(sveb_called - sveb_tp, k[n_].sum() + k[v_].sum() + k[f_].sum())}
+    return {"VEB_Se": round(veb.se, 2), "VEB_PP": round(veb.ppv, 2),
+            "SVEB_Se": round(sveb.se, 2), "SVEB_PP": round(sveb.ppv, 2),
+            "VEB_FPR": pct(veb.fp, m[n_].sum() + m[s_].sum()),
+            "SVEB_FPR": pct(sveb.fp, m[n_].sum() + m[v_].sum() + m[f_].sum())}
 
 
 def score(m: npt.NDArray[np.int64]) -> float:

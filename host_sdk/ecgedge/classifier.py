@@ -150,6 +150,19 @@ class BeatClassifier:
         return (beats.quantize(window, m.window_scale, m.window_zero_point),
                 beats.quantize(rr, m.rr_scale, m.rr_zero_point))
 
+    def beat_inputs(self, signal_mv: npt.ArrayLike, fs_hz: float, r_peaks: npt.ArrayLike,
+                    mains_hz: int | None) -> tuple[Int8Array, Int8Array]:
+        """int8 inputs of the beats `r_peaks` of one raw lead (millivolts): the conditioning
+        filter (`ecgedge.core.Filter`, notch `mains_hz`), `ecgedge.beats.beat_features` at its
+        delay, then `quantize_inputs`."""
+        from . import beats
+        from .core import Filter
+
+        filt = Filter(fs_hz, mains_hz)
+        bf = beats.beat_features(filt.process(signal_mv), fs_hz, np.asarray(r_peaks, np.int64),
+                                 beats.filter_delay(filt.delay_samples))
+        return self.quantize_inputs(bf.window, bf.rr)
+
     # ---- head (personalization) -------------------------------------------------------------
 
     @property

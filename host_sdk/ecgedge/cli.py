@@ -126,19 +126,41 @@ def _write_json(path: Path | None, text: str) -> None:
                           "give a writable file path") from exc
 
 
+def _add_db_options(p: argparse.ArgumentParser, db_help: str, records_help: str) -> None:
+    """--db and --records of a validate check."""
+    p.add_argument("--db", type=Path, required=True, metavar="DIR", help=db_help)
+    p.add_argument("--records", nargs="+", metavar="R", help=records_help)
+
+
+def _add_record_options(p: argparse.ArgumentParser, channel_default: int | None,
+                        channel_help: str, start_default: float, start_help: str) -> None:
+    """--channel, --start and --annotator of a validate check that reads one lead."""
+    p.add_argument("--channel", type=_channel, default=channel_default, metavar="N",
+                   help=channel_help)
+    p.add_argument("--start", type=_seconds, default=start_default, metavar="SECONDS",
+                   help=start_help)
+    p.add_argument("--annotator", default=DEFAULT_ANNOTATOR, metavar="EXT",
+                   help="extension of the reference annotation files (default atr)")
+
+
+def _add_output_options(p: argparse.ArgumentParser, json_help: str, device_help: str,
+                        quiet_help: str = "no progress bar", device_default: str | None = None
+                        ) -> None:
+    """--json FILE, --device URL and -q of a validate check."""
+    p.add_argument("--json", type=Path, metavar="FILE", help=json_help)
+    p.add_argument("--device", default=device_default, metavar="URL", help=device_help)
+    p.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+
+
 def _run_validate_qrs(args: argparse.Namespace) -> int:
     _check_json_path(args.json)
     if args.device is not None:  # hardware in the loop: the device's beats, scored the same way
-        from .validation.hil import HilError, validate_qrs_device
+        from .validation.hil import validate_qrs_device
 
-        try:
-            report = validate_qrs_device(args.device, args.db, records=args.records,
-                                         channel=args.channel, start_s=args.start,
-                                         annotator=args.annotator, mains_hz=args.mains,
-                                         progress=not args.quiet)
-        except HilError as exc:
-            print(f"ecgedge: error: {exc}", file=sys.stderr)
-            return EXIT_DEVICE
+        report = validate_qrs_device(args.device, args.db, records=args.records,
+                                     channel=args.channel, start_s=args.start,
+                                     annotator=args.annotator, mains_hz=args.mains,
+                                     progress=not args.quiet)
     else:
         report = validate_qrs(args.db, records=args.records, channel=args.channel,
                               start_s=args.start, annotator=args.annotator, mains_hz=args.mains,
@@ -162,28 +184,19 @@ def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
                     "way: 150 ms match window, beat annotations only, VF episodes excluded, "
                     "scored from 5:00. Noise Stress Test records (118e24, 119e_6, ...) are also "
                     "totalled per signal-to-noise ratio.")
-    qrs.add_argument("--db", type=Path, required=True, metavar="DIR",
-                     help="WFDB database directory, e.g. ../shared/data/mitdb (records from its "
-                          "RECORDS file, else every .hea file with an annotation file)")
-    qrs.add_argument("--records", nargs="+", metavar="R",
-                     help="score only these records (default: all annotated records)")
-    qrs.add_argument("--channel", type=_channel, default=0, metavar="N",
-                     help="signal index (0-based) to detect on, in every record (default 0)")
-    qrs.add_argument("--start", type=_seconds, default=LEARNING_PERIOD_S, metavar="SECONDS",
-                     help="start of the scored period (default 300: EC57's 5-minute learning "
-                          "period; 0 scores whole records)")
-    qrs.add_argument("--annotator", default=DEFAULT_ANNOTATOR, metavar="EXT",
-                     help="extension of the reference annotation files (default atr)")
-    qrs.add_argument("--json", type=Path, metavar="FILE",
-                     help='also write {"gross", "records", "by_snr"} counts and percentages '
-                          "to FILE")
-    qrs.add_argument("--device", metavar="URL",
-                     help="hardware in the loop: inject each record into this device and score "
-                          "its beats instead of the host detector's: qemu:// (the Cortex-M4 "
-                          "firmware in QEMU), sim:// (the virtual device), socket://HOST:PORT, "
-                          "or a serial port; --mains is configured on the device")
-    qrs.add_argument("-q", "--quiet", action="store_true",
-                     help="no progress bar and no notes on stderr; only the tables")
+    _add_db_options(qrs, "WFDB database directory, e.g. ../shared/data/mitdb (records from its "
+                         "RECORDS file, else every .hea file with an annotation file)",
+                    "score only these records (default: all annotated records)")
+    _add_record_options(qrs, 0, "signal index (0-based) to detect on, in every record (default 0)",
+                        LEARNING_PERIOD_S, "start of the scored period (default 300: EC57's "
+                                           "5-minute learning period; 0 scores whole records)")
+    _add_output_options(qrs, 'also write {"gross", "records", "by_snr"} counts and percentages '
+                             "to FILE",
+                        "hardware in the loop: inject each record into this device and score "
+                        "its beats instead of the host detector's: qemu:// (the Cortex-M4 "
+                        "firmware in QEMU), sim:// (the virtual device), socket://HOST:PORT, "
+                        "or a serial port; --mains is configured on the device",
+                        "no progress bar and no notes on stderr; only the tables")
     qrs.set_defaults(run=_run_validate_qrs)
     _add_validate_beats(checks)
     _add_validate_alerts(checks)
@@ -192,22 +205,11 @@ def _add_validate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _run_validate_alerts(args: argparse.Namespace) -> int:
     from .validation.alerts import render_report as render_alerts
     from .validation.alerts import validate_alerts
-    from .validation.hil import HilError
 
-    out: Path | None = args.json
-    if out is not None and not out.parent.is_dir():  # fail before a long run
-        raise _UsageError(f"cannot write --json {out}: no directory {out.parent}")
-    try:
-        report = validate_alerts(args.db, records=args.records, device=args.device,
-                                 mains_hz=args.mains, progress=not args.quiet)
-    except HilError as exc:
-        print(f"ecgedge: error: {exc}", file=sys.stderr)
-        return EXIT_DEVICE
-    if out is not None:
-        try:
-            out.write_text(report.to_json(), encoding="utf-8")
-        except OSError as exc:
-            raise _UsageError(f"cannot write --json {out}: {exc.strerror}") from exc
+    _check_json_path(args.json)
+    report = validate_alerts(args.db, records=args.records, device=args.device,
+                             mains_hz=args.mains, progress=not args.quiet)
+    _write_json(args.json, report.to_json())
     render_alerts(report, Console())
     return EXIT_OK
 
@@ -221,38 +223,27 @@ def _add_validate_alerts(checks: argparse._SubParsersAction[argparse.ArgumentPar
                     "detected when an alert episode overlaps it; an alert episode is true when it "
                     "overlaps a reference episode (rules: ecgedge.validation.alerts).")
     alerts.set_defaults(mains=60)
-    alerts.add_argument("--db", type=Path, required=True, metavar="DIR",
-                        help="WFDB database directory with rhythm annotations, e.g. "
-                             "../shared/data/mitdb")
-    alerts.add_argument("--records", nargs="+", metavar="R",
-                        help="records to run (default: all annotated records)")
-    alerts.add_argument("--device", default="sim://", metavar="URL",
-                        help="device to inject into: sim:// (default), qemu://, "
-                             "socket://HOST:PORT or a serial port")
-    alerts.add_argument("--json", type=Path, metavar="FILE",
-                        help="also write the gross and per-record counts, episodes and "
-                             "reference episodes to FILE")
-    alerts.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_db_options(alerts, "WFDB database directory with rhythm annotations, e.g. "
+                            "../shared/data/mitdb",
+                    "records to run (default: all annotated records)")
+    _add_output_options(alerts, "also write the gross and per-record counts, episodes and "
+                                "reference episodes to FILE",
+                        "device to inject into: sim:// (default), qemu://, socket://HOST:PORT "
+                        "or a serial port", device_default="sim://")
     alerts.set_defaults(run=_run_validate_alerts)
 
 
 def _run_validate_beats(args: argparse.Namespace) -> int:
     from .validation.beats import render_report as render_beats
     from .validation.beats import validate_beats
-    from .validation.hil import HilError
 
     _check_json_path(args.json)
     if args.personalize is not None:  # ecgedge.validation.personalize
         from .validation.personalize import run_cli
         return run_cli(args)
-    try:
-        report = validate_beats(args.db, records=args.records, channel=args.channel,
-                                start_s=args.start, annotator=args.annotator,
-                                mains_hz=args.mains, device=args.device,
-                                progress=not args.quiet)
-    except HilError as exc:
-        print(f"ecgedge: error: {exc}", file=sys.stderr)
-        return EXIT_DEVICE
+    report = validate_beats(args.db, records=args.records, channel=args.channel,
+                            start_s=args.start, annotator=args.annotator, mains_hz=args.mains,
+                            device=args.device, progress=not args.quiet)
     _write_json(args.json, report.to_json())
     render_beats(report, Console())
     return EXIT_OK
@@ -271,27 +262,18 @@ def _add_validate_beats(checks: argparse._SubParsersAction[argparse.ArgumentPars
         "--mains", type=_mains, default=60, metavar="{50,60,none}",
         help="mains notch of the filter the features and the detector run on, in Hz, or none "
              "(default 60: MIT-BIH's mains, and the notch the model was trained with)")
-    beats.add_argument("--db", type=Path, required=True, metavar="DIR",
-                       help="WFDB database directory, e.g. ../shared/data/mitdb")
-    beats.add_argument("--records", nargs="+", metavar="R",
-                       help="records to score; DS1 and DS2 name de Chazal's inter-patient sets "
-                            "(default: all annotated records)")
-    beats.add_argument("--channel", type=_channel, default=None, metavar="N",
-                       help="signal index (0-based) in every record (default: the MLII lead, "
-                            "else 0)")
-    beats.add_argument("--start", type=_seconds, default=0.0, metavar="SECONDS",
-                       help="start of the scored period (default 0: whole records, as the "
-                            "literature's DS2 figures; 300: EC57's learning period)")
-    beats.add_argument("--annotator", default=DEFAULT_ANNOTATOR, metavar="EXT",
-                       help="extension of the reference annotation files (default atr)")
-    beats.add_argument("--json", type=Path, metavar="FILE",
-                       help='also write {"reference": {...}, "end_to_end": {...}} (per class '
-                            'se and ppv in percent, confusion, veb, sveb) and per-record results')
-    beats.add_argument("--device", metavar="URL",
-                       help="end to end on a device: inject each record into it and score its "
-                            "beats and classes: qemu://, sim://, socket://HOST:PORT or a serial "
-                            "port")
-    beats.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_db_options(beats, "WFDB database directory, e.g. ../shared/data/mitdb",
+                    "records to score; DS1 and DS2 name de Chazal's inter-patient sets "
+                    "(default: all annotated records)")
+    _add_record_options(beats, None, "signal index (0-based) in every record (default: the MLII "
+                                     "lead, else 0)",
+                        0.0, "start of the scored period (default 0: whole records, as the "
+                             "literature's DS2 figures; 300: EC57's learning period)")
+    _add_output_options(beats, 'also write {"reference": {...}, "end_to_end": {...}} (per class '
+                               'se and ppv in percent, confusion, veb, sveb) and per-record '
+                               "results",
+                        "end to end on a device: inject each record into it and score its beats "
+                        "and classes: qemu://, sim://, socket://HOST:PORT or a serial port")
     beats.add_argument("--personalize", type=_seconds, default=None, metavar="SECONDS",
                        help="personalization benchmark: per record, label the first SECONDS "
                             "(300: EC57's learning period) from the annotations, train the head "
@@ -841,13 +823,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     run: Runner = args.run
     from .errors import EcgError, UrlError
+    from .validation.hil import HilError
 
     try:
         return run(args)
     except (DatabaseError, _UsageError, UrlError) as exc:
         print(f"ecgedge: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except EcgError as exc:
+    except (EcgError, HilError) as exc:  # the device failed or cannot be used as asked
         print(f"ecgedge: error: {exc}", file=sys.stderr)
         return EXIT_DEVICE
     except KeyboardInterrupt:

@@ -36,7 +36,6 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from . import beats as B
 from .classifier import BeatClassifier
 
 __all__ = ["HEAD_TABLES_BYTES", "Embedded", "HeadTables", "HeadTrainer", "PersonalizedHead",
@@ -222,14 +221,9 @@ def embed_beats(signal_mv: npt.ArrayLike, fs_hz: float, r_peaks: npt.ArrayLike,
         mains_hz: the conditioning filter's notch (50, 60 or None).
         clf: the classifier (default: a fresh one, the factory head).
     """
-    from .core import Filter
-
     clf = clf or BeatClassifier()
     pos = np.asarray(r_peaks, np.int64)
-    filt = Filter(fs_hz, mains_hz)
-    bf = B.beat_features(filt.process(signal_mv), fs_hz, pos, B.filter_delay(filt.delay_samples))
-    w, r = clf.quantize_inputs(bf.window, bf.rr)
-    logits, emb = clf.run_batch(w, r)
+    logits, emb = clf.run_batch(*clf.beat_inputs(signal_mv, fs_hz, pos, mains_hz))
     return Embedded(pos, logits, emb)
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from .cli import EXIT_OK, EXIT_USAGE
+    from .cli import EXIT_OK, _UsageError
     from .sync import connect
 
     console = Console(stderr=True)
@@ -113,8 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         key = U.device_key(args.key)
         labels = read_labels(args.labels) if args.labels is not None else None
     except (ValueError, OSError) as exc:
-        print(f"ecgedge: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        raise _UsageError(str(exc)) from exc
     with connect(args.url, timeout=args.timeout) as dev:
         try:
             if labels is None:
@@ -123,8 +121,7 @@ def _run(args: argparse.Namespace) -> int:
                 raise ValueError("no beat could be labelled (no device beat matched an "
                                  "annotated beat)")
         except (ValueError, OSError) as exc:
-            print(f"ecgedge: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            raise _UsageError(str(exc)) from exc
         with Progress(TextColumn("labels"), BarColumn(), DownloadColumn(), console=console,
                       transient=True) as bar:
             task = bar.add_task("send", total=labels[0].size * U.LABEL_LEN)

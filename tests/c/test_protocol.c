@@ -516,14 +516,7 @@ static void alerts_check_unpacked(const json_t *j, uint8_t type, int f, const ui
     }
 }
 
-/* Update packages (§11): ecg_update.h packs their layouts. */
-#define UPDATE_TYPES                                                                              \
-    case ECG_FT_PKG_BEGIN:                                                                        \
-    case ECG_FT_PKG_CHUNK:                                                                        \
-    case ECG_FT_PKG_COMMIT:                                                                       \
-    case ECG_FT_PKG_ABORT:                                                                        \
-    case ECG_FT_GET_MODEL_INFO:                                                                   \
-    case ECG_FT_RESET_PERSONALIZATION
+/* Update packages (§11, ECG_FT_UPDATE_CASES): ecg_update.h packs their layouts. */
 
 static size_t json_bytes(const json_t *j, int f, const char *key, uint8_t *out, size_t cap)
 {
@@ -656,7 +649,7 @@ static int32_t update_unpack(uint8_t type, const uint8_t *p, size_t len)
 static int32_t pack_fields(const json_t *j, uint8_t type, int f, uint8_t *out, size_t cap)
 {
     switch (type) {
-    UPDATE_TYPES:
+    ECG_FT_UPDATE_CASES:
         return update_pack(j, type, f, out, cap);
     case ECG_FT_GET_INFO:
     case ECG_FT_START_STREAM:
@@ -784,7 +777,7 @@ static void check_unpacked(const json_t *j, int v, uint8_t type, int f, const ui
                            size_t len)
 {
     switch (type) {
-    UPDATE_TYPES:
+    ECG_FT_UPDATE_CASES:
         update_check(j, type, f, p, len);
         break;
     case ECG_FT_GET_INFO:
@@ -1040,7 +1033,7 @@ static int32_t unpack_any(uint8_t type, const uint8_t *p, size_t len)
     } m;
     int16_t s[ECG_PROTO_MAX_PAYLOAD];
     switch (type) {
-    UPDATE_TYPES: return update_unpack(type, p, len);
+    ECG_FT_UPDATE_CASES: return update_unpack(type, p, len);
     case ECG_FT_CONFIGURE: return ecg_proto_unpack_configure(p, len, &m.c);
     case ECG_FT_TIME_SYNC: return ecg_proto_unpack_time_sync(p, len, &m.t);
     case ECG_FT_RESPONSE: return ecg_proto_unpack_response(p, len, &m.r);

@@ -130,6 +130,18 @@ typedef enum {
 
 #define ECG_FT_DIR_TO_HOST 0x80u /**< type bit 7: device -> host */
 
+/**
+ * @brief The `case` labels of the update-package commands (§11, answered by ecg_update.h's
+ *        ecg_update_command()): `ECG_FT_UPDATE_CASES:` in a switch on a frame type.
+ */
+#define ECG_FT_UPDATE_CASES                                                                     \
+    case ECG_FT_PKG_BEGIN:                                                                      \
+    case ECG_FT_PKG_CHUNK:                                                                      \
+    case ECG_FT_PKG_COMMIT:                                                                     \
+    case ECG_FT_PKG_ABORT:                                                                      \
+    case ECG_FT_GET_MODEL_INFO:                                                                 \
+    case ECG_FT_RESET_PERSONALIZATION
+
 /* Reserved type ranges (first, last), not implemented in v1; receivers count them unknown. */
 #define ECG_FT_RSV_ALERTS_CMD_FIRST 0x10u   /**< H->D alerts pull / ack */
 #define ECG_FT_RSV_ALERTS_CMD_LAST 0x17u

@@ -732,12 +732,7 @@ static void on_frame(void *ctx, const ecg_frame_t *f)
         respond(dev, f->type, f->seq, st, body, nb);
         break;
     }
-    case ECG_FT_PKG_BEGIN:
-    case ECG_FT_PKG_CHUNK:
-    case ECG_FT_PKG_COMMIT:
-    case ECG_FT_PKG_ABORT:
-    case ECG_FT_GET_MODEL_INFO:
-    case ECG_FT_RESET_PERSONALIZATION:
+    ECG_FT_UPDATE_CASES:
         cmd_update(dev, f);
         break;
     default:

@@ -149,12 +149,7 @@ int ecg_proto_type_known(uint8_t type, uint8_t accept)
     case ECG_FT_ALERTS_CONFIGURE:
     case ECG_FT_ALERTS_GET_CONFIG:
     case ECG_FT_ALERT_NOTICE:
-    case ECG_FT_PKG_BEGIN:
-    case ECG_FT_PKG_CHUNK:
-    case ECG_FT_PKG_COMMIT:
-    case ECG_FT_PKG_ABORT:
-    case ECG_FT_GET_MODEL_INFO:
-    case ECG_FT_RESET_PERSONALIZATION:
+    ECG_FT_UPDATE_CASES:
     case ECG_FT_RESPONSE:
     case ECG_FT_DEVICE_INFO:
     case ECG_FT_SAMPLE_BLOCK:

@@ -5,8 +5,8 @@
  *        no globals; tested on the host (tests/c/test_drivers.c).
  *
  * The backfill ring holds ::ECG_PORT_BACKFILL_S seconds of 1-lead sample blocks at up to
- * ::ECG_PORT_BACKFILL_MAX_HZ (64 KB): at every rate a MAX30003 or the default 250 Hz runs, at
- * least 60 s are kept, as the BLE reconnect needs; at 1000 Hz (AD8232 on the ESP32-S3) about 30 s.
+ * ::ECG_PORT_BACKFILL_MAX_HZ (about 122 KB): at every rate either front end runs, up to 1000 Hz,
+ * at least 60 s are kept, as the BLE reconnect needs.
  *
  * Packages need a per-device HMAC key (ecg_update.h). ::ecg_port_begin takes it at build time
  * from `-DPORT_DEVICE_KEY='{0x..,0x..,...}'` (platformio.ini build_flags; keep such a line out of
@@ -34,9 +34,9 @@ extern "C" {
 #endif
 
 #define ECG_PORT_BACKFILL_S 60u       /**< seconds the backfill ring covers ... */
-#define ECG_PORT_BACKFILL_MAX_HZ 512u /**< ... up to this rate (1 lead, full blocks) */
+#define ECG_PORT_BACKFILL_MAX_HZ 1000u/**< ... up to this rate (1 lead, full blocks) */
 
-/** The attached state. Caller-owned (static: about 82 KB); must outlive the device. */
+/** The attached state. Caller-owned (static: about 140 KB); must outlive the device. */
 typedef struct {
     ecg_backfill_t backfill;
     uint8_t backfill_buf[ECG_BACKFILL_BYTES(ECG_PORT_BACKFILL_S, ECG_PORT_BACKFILL_MAX_HZ, 1u,
@@ -55,7 +55,7 @@ typedef struct {
 ecg_err_t ecg_port_attach_extras(ecg_port_extras_t *x, ecg_device_t *dev, const ecg_hal_t *hal,
                                  const uint8_t *key, size_t key_len);
 
-/** A board port's state besides its pins (static: about 106 KB with the defaults). */
+/** A board port's state besides its pins (static: about 165 KB with the defaults). */
 typedef struct {
     ecg_device_t dev;
     ecg_hal_t hal;            /**< filled by the port before ::ecg_port_begin */

@@ -314,15 +314,10 @@ def default_classifier() -> Classify:
 
 def _features(mv: npt.NDArray[np.float32], fs_hz: float, r_peaks: IntArray,
               mains_hz: int | None) -> tuple[Int8Array, Int8Array]:
-    """int8 model inputs of the beats `r_peaks` (`beats.beat_features` + quantize)."""
+    """int8 model inputs of the beats `r_peaks` (`BeatClassifier.beat_inputs`)."""
     from ..classifier import BeatClassifier
-    from ..core import Filter
 
-    filt = Filter(fs_hz, mains_hz)
-    bf = B.beat_features(filt.process(mv), fs_hz, r_peaks, B.filter_delay(filt.delay_samples))
-    m = BeatClassifier().model
-    return (B.quantize(bf.window, m.window_scale, m.window_zero_point),
-            B.quantize(bf.rr, m.rr_scale, m.rr_zero_point))
+    return BeatClassifier().beat_inputs(mv, fs_hz, r_peaks, mains_hz)
 
 
 def _classify(classify: Classify, mv: npt.NDArray[np.float32], fs_hz: float, r: IntArray,
