@@ -38,6 +38,7 @@ from typing import Any
 from rich.console import Console
 
 from . import __version__
+from .protocol import BeatClass
 from .validation.ec57 import LEARNING_PERIOD_S
 from .validation.qrs import QrsReport, render_report, validate_qrs
 from .validation.wfdb_db import DEFAULT_ANNOTATOR, DatabaseError
@@ -525,6 +526,7 @@ class _MonitorState:
         self.rr: deque[int] = deque(maxlen=8)
         self.quality: deque[int] = deque(maxlen=30)
         self.search_back = 0
+        self.classes: dict[str, int] = {}  # AAMI class letter -> beats (classifying devices)
         self.gaps = 0
         self.missing = 0
         self.beat_gaps = 0
@@ -548,6 +550,9 @@ class _MonitorState:
                 self.rr.append(ev.rr_samples)
             self.quality.append(int(ev.quality))
             self.search_back += ev.search_back
+            if isinstance(ev.beat_class, BeatClass) and ev.beat_class is not BeatClass.NONE:
+                name = ev.beat_class.name
+                self.classes[name] = self.classes.get(name, 0) + 1
         elif isinstance(ev, Gap):
             if ev.stream == "samples":
                 self.gaps += 1
@@ -585,6 +590,12 @@ class _MonitorState:
         good = 100.0 * sum(q == 0 for q in self.quality) / len(self.quality)
         return f"{last} (last {len(self.quality)} beats: {good:.0f}% good)"
 
+    @property
+    def classes_text(self) -> str:
+        """Beats per AAMI class so far, e.g. "N 120, V 14" ("" before any classified beat)."""
+        return ", ".join(f"{c.name} {self.classes[c.name]}" for c in BeatClass
+                         if c.name in self.classes)
+
     def trace_text(self) -> str:
         x = list(self.trace)
         if len(x) < TRACE_COLUMNS:
@@ -604,6 +615,7 @@ class _MonitorState:
         return (f"t={self.stream_s:7.1f} s  HR {hr:5.1f} bpm" if hr else
                 f"t={self.stream_s:7.1f} s  HR   -  bpm") + (
             f"  beats {self.beats} ({bpm:.0f}/min)" if bpm else f"  beats {self.beats}") + (
+            f" [{self.classes_text}]" if self.classes else "") + (
             f"  quality {self.quality_text}  gaps {self.gaps} ({self.missing} samples)"
             f"  device dropped {dropped}")
 
@@ -621,6 +633,8 @@ class _MonitorState:
                   f"{len(self.rr)} RR)" if hr else "-")
         t.add_row("beats", f"{self.beats} detected, {bpm:.0f}/min over the last minute"
                   if bpm else f"{self.beats} detected")
+        if self.classes:
+            t.add_row("classes", f"{self.classes_text} (AAMI, classified on the device)")
         t.add_row("quality", self.quality_text)
         t.add_row("ECG (lead 0)", f"[red]{self.trace_text()}[/]")
         t.add_row("stream", f"{self.stream_s:.1f} s of ECG, {self.samples} samples, "
