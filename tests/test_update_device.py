@@ -433,3 +433,31 @@ def test_sdk_constants_and_layouts_mirror_ecg_update_h() -> None:
     assert p.PackageCommit.sizeof() == U.TAG_LEN == 32
     # a full chunk still fits one BLE notification (§1)
     assert p.wire_len(4 + U.CHUNK_MAX) <= p.MAX_WIRE_LEN
+
+
+def test_qemu_labels_train_the_same_head_as_the_virtual_device(qemu_elf: Path,
+                                                                counts: np.ndarray) -> None:
+    """On-device training on the Cortex-M4 image: the µ-trainer's float arithmetic gives the
+    bytes the host build gives, so both devices emit the same classes afterwards."""
+    part = counts  # 40 s: with fewer labels the trainer's pull to the factory head flips no beat
+
+    def train(dev: ecgedge.Device) -> tuple[Any, list[int], list[int]]:
+        beats = dev.inject(part).beats
+        factory = [int(b.beat_class) for b in beats]
+        idx = np.array([b.index for b in beats])
+        info = dev.personalize(idx, np.full(len(idx), int(p.BeatClass.S)), key=KEY)
+        return info, factory, _classes(dev, part)
+
+    with ecgedge.connect(f"qemu://{qemu_elf}?key={KEY.hex()}", timeout=3) as dev:
+        info = dev.info()
+        assert p.Capability.PERSONALIZE_LABELS in info.capabilities
+        q_info, q_factory, q_after = train(dev)
+    # the virtual device set up as the firmware is (its notch: the QEMU image's mains)
+    with ecgedge.connect(_url() + f"&mains={info.mains_hz}", backend="inprocess") as dev:
+        assert dev.info().gain_uv_per_count == info.gain_uv_per_count
+        s_info, s_factory, s_after = train(dev)
+    assert q_factory == s_factory
+    assert (q_info.state, q_info.head_version) == (U.PersonalizationState.TRAINED, 1)
+    assert q_info.trainer_labelled == s_info.trainer_labelled == len(q_factory)
+    assert q_after.count(int(p.BeatClass.S)) > q_factory.count(int(p.BeatClass.S))
+    assert q_after == s_after

@@ -28,10 +28,10 @@
  * Update packages (docs/protocol.md §11): the storage slots are a RAM region that survives a
  * QEMU `system_reset` (hal_qemu.h); the per-device key comes from the semihosting command line,
  * `-semihosting-config enable=on,target=native,arg=device.elf,arg=--device-key,arg=HEX`
- * (the SDK's `qemu://?key=HEX`). Without a key the device takes no packages. HEAD packages only
- * by default: the µ-trainer (LABELS packages, on-device training) adds sizeof(ecg_trainer_t),
- * 17.5 KB with ECG_TRAINER_MAX_BEATS = 768, which takes the image over its 48 KB static-RAM
- * budget (tests/test_hil.py); build with -DQEMU_DEVICE_TRAINER to include it anyway.
+ * (the SDK's `qemu://?key=HEX`). Without a key the device takes no packages. HEAD and LABELS
+ * packages: the µ-trainer's ring is built with ECG_TRAINER_MAX_BEATS = 640 here (firmware/qemu/
+ * Makefile), enough for a 5-minute learning period, so the image stays within its 48 KB of
+ * static RAM (tests/test_hil.py).
  *
  * Links: UART0 has no modem lines, so the device cannot tell a host connected: it sends its
  * boot DEVICE_INFO once (QEMU's `wait=on` holds the guest until the first client connects, so
@@ -68,9 +68,7 @@
 static ecg_device_t g_dev;
 static ecg_hal_t g_hal;
 static ecg_update_t g_update;
-#ifdef QEMU_DEVICE_TRAINER
 static ecg_trainer_t g_trainer;
-#endif
 
 static int hexval(char c)
 {
@@ -122,16 +120,12 @@ static void attach_update(void)
     uc.key = key;
     uc.key_len = device_key(key);
     uc.classifier = ecg_device_classifier(&g_dev);
-#ifdef QEMU_DEVICE_TRAINER
     {
         ecg_trainer_cfg_t tc;
         ecg_trainer_default_cfg(&tc);
         (void)ecg_trainer_init(&g_trainer, &tc);
         uc.trainer = ecg_update_trainer_of(&g_trainer);
     }
-#else
-    uc.trainer = ecg_update_trainer_of(NULL); /* no µ-trainer: HEAD packages only */
-#endif
     if (ecg_update_init(&g_update, &uc) == ECG_OK) {
         ecg_device_attach_update(&g_dev, &g_update);
     }
