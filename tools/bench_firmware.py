@@ -444,6 +444,27 @@ def host_trainer_head(seed: int, n: int) -> str:
     return t.train().to_bytes().hex()
 
 
+def alerts_metrics(rep: Report) -> dict[str, object] | None:
+    """The alert-engine pass (bench_alerts.c): instructions per ecg_alerts_beat call and per
+    ecg_alerts_tick call (one per device poll) from the ticks, minus the same loops without the
+    call; the engine's state size."""
+    if "alr_ticks_beats" not in rep.values:
+        return None
+    ipt = rep.u("cal_instructions") / (rep.u("cal_ticks") - rep.u("cal_ref_ticks"))
+    beats, polls = rep.u("alr_beats"), rep.u("alr_polls")
+    per_beat = (rep.u("alr_ticks_beats") - rep.u("alr_ticks_beats_empty")) * ipt / beats
+    per_poll = (rep.u("alr_ticks_polls") - rep.u("alr_ticks_polls_empty")) * ipt / polls
+    return {
+        "input": f"{beats} beats (the excerpt's detector beats, replayed; every 7th beat and "
+                 "4-beat runs V), all rules on; one tick per 32-sample poll",
+        "instructions_per_beat": round(per_beat, 1),
+        "instructions_per_poll": round(per_poll, 1),
+        "resolution_instructions_per_beat": round(2 * ipt / beats, 2),
+        "alerts_raised": rep.u("alr_last_id"),
+        "state_bytes": rep.u("alr_sizeof_state"),
+    }
+
+
 def trainer_metrics(rep: Report, bdir: Path | None = None) -> dict[str, object] | None:
     """The µ-trainer pass (bench_trainer.c): instructions of one training on a 5-minute label
     set from the ticks, state size, and the trained bytes against the host build's."""
@@ -516,6 +537,9 @@ def run_variant(variant: str, build_first: bool = True, timeout: float = 180.0) 
     trn = trainer_metrics(rep, bdir)
     if trn is not None:
         res["trainer"] = trn
+    alr = alerts_metrics(rep)
+    if alr is not None:
+        res["alerts"] = alr
     return res
 
 
@@ -751,6 +775,8 @@ def main(argv: list[str] | None = None) -> int:
         out["classifier"] = dict(main_res["classifier"], profile=clf_profile)
     if "trainer" in main_res:
         out["trainer"] = dict(main_res["trainer"], profile=trn_profile)
+    if "alerts" in main_res:
+        out["alerts"] = main_res["alerts"]
     text = json.dumps(out, indent=2)
     print(text)
     for v, r in results.items():
@@ -773,6 +799,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"(ring store); with inference {clf['instructions_per_beat_with_features']} "
                       f"instructions/beat; state {clf['features_state_bytes']} B",
                       file=sys.stderr)
+        alr = r.get("alerts")
+        if isinstance(alr, dict):
+            print(f"{v:7s} alert engine: {alr['instructions_per_beat']} instructions/beat, "
+                  f"{alr['instructions_per_poll']} per poll, state {alr['state_bytes']} B",
+                  file=sys.stderr)
         trn = r.get("trainer")
         if isinstance(trn, dict):
             print(f"{v:7s} µ-trainer: {trn['instructions_per_training']} instructions to train on "

@@ -297,6 +297,8 @@ __attribute__((noinline)) static void clf_pass(uint32_t mode)
 }
 
 void bench_trainer(void); /* bench_trainer.c */
+void bench_alerts(const ecg_qrs_beat_t *beats, uint32_t n_beats, uint32_t n_samples,
+                  uint32_t fs_hz, void (*kv)(const char *key, uint32_t v)); /* bench_alerts.c */
 
 static void bench_classifier(void)
 {
@@ -486,6 +488,7 @@ int main(void)
         uart_putc('\n');
     }
     kv_u32("beats", g_nbeats);
+    bench_alerts(g_beats, g_nbeats, n, ECG_EXCERPT_FS_HZ, kv_u32); /* alr_* keys */
     bench_classifier();
     bench_beatfeat();
     bench_trainer(); /* bench_trainer.c: the µ-trainer (trn_* keys) */
