@@ -132,16 +132,41 @@ def test_reset_personalization_restores_factory_classes_persistently(counts: np.
         factory = _classes(dev, counts)
         dev.push_head(_boosted(p.BeatClass.F), key=KEY)
         assert set(_classes(dev, counts)) == {int(p.BeatClass.F)}
-        info = dev.reset_personalization()
+        info = dev.reset_personalization(key=KEY)  # version: max_version + 1 = 2
         assert (info.state, info.head_version, info.max_version) == \
-            (U.PersonalizationState.FACTORY, 0, 1)
+            (U.PersonalizationState.FACTORY, 0, 2)
         assert _classes(dev, counts) == factory
     with _connect(storage) as dev:
         assert dev.model_info().state == U.PersonalizationState.FACTORY
+        assert dev.model_info().max_version == 2
         assert _classes(dev, counts) == factory
-        with pytest.raises(DeviceError) as e:  # the head before the reset cannot come back
-            dev.push_head(_boosted(p.BeatClass.F), key=KEY, version=1)
-        assert e.value.code == ErrorCode.REPLAY
+        for version in (1, 2):  # neither the head before the reset nor one at its version
+            with pytest.raises(DeviceError) as e:
+                dev.push_head(_boosted(p.BeatClass.F), key=KEY, version=version)
+            assert e.value.code == ErrorCode.REPLAY
+
+
+def test_reset_personalization_refuses_wrong_key_replay_and_wrong_length(
+        counts: np.ndarray, storage: Path) -> None:
+    with _connect(storage) as dev:
+        dev.push_head(_boosted(p.BeatClass.S), key=KEY, version=5)
+        pushed = [int(p.BeatClass.S)] * len(_classes(dev, counts))
+        _assert_refused(dev, ErrorCode.AUTH,
+                        lambda: dev.reset_personalization(key=bytes(32)), pushed, counts)
+        for version in (5, 3):  # equal to the highest accepted, and older
+            _assert_refused(dev, ErrorCode.REPLAY,
+                            lambda: dev.reset_personalization(key=KEY, version=version),
+                            pushed, counts)
+        good = U.reset_payload(version=6, key=KEY)
+        for payload in (b"", good[:-1], good + b"\x00"):
+            _assert_refused(dev, ErrorCode.LENGTH, lambda: dev._run(dev.aio.request(
+                FrameType.RESET_PERSONALIZATION, payload)), pushed, counts)
+        assert dev.model_info().max_version == 5
+        info = dev.reset_personalization(key=KEY, version=6)
+        assert (info.state, info.max_version) == (U.PersonalizationState.FACTORY, 6)
+        _assert_refused(dev, ErrorCode.REPLAY,  # the same signed reset, replayed
+                        lambda: dev._run(dev.aio.request(FrameType.RESET_PERSONALIZATION, good)),
+                        _classes(dev, counts), counts)
 
 
 def test_labels_train_a_head_on_the_device(counts: np.ndarray) -> None:
@@ -344,14 +369,12 @@ def test_random_personalization_commands_never_change_the_head(
     vdev.connect()
     answered = 0
     for seq, (ftype, payload) in enumerate(cmds, 1):
-        if ftype == FrameType.RESET_PERSONALIZATION:
-            continue  # a valid reset needs no key
         vdev.receive(p.encode_frame(ftype, seq, payload))
         answered += sum(f.type == FrameType.RESPONSE for f in dec.feed(vdev.run(8192)))
     vdev.receive(p.encode_frame(FrameType.GET_MODEL_INFO, 0, b""))
     [info] = [p.parse_response(f.payload).result for f in dec.feed(vdev.run(8192))
               if f.type == FrameType.RESPONSE]
-    assert answered == sum(t != FrameType.RESET_PERSONALIZATION for t, _ in cmds)
+    assert answered == len(cmds)
     assert (info.state, info.head_version, info.max_version) == (0, 0, 0)
 
 
@@ -367,6 +390,18 @@ def test_package_header_round_trips_and_tag_is_stdlib_hmac(key: bytes, payload: 
     assert len(pkg.header) == U.HEADER_LEN
     assert f.payload_crc32 == zlib.crc32(payload)
     assert pkg.tag == hmac.new(key, pkg.header + payload, "sha256").digest()
+
+
+@PROPS
+@given(st.binary(min_size=1, max_size=64), st.integers(1, 2**32 - 1), st.integers(0, 2**32 - 1))
+def test_reset_payload_is_version_then_stdlib_hmac_over_domain_model_version(
+        key: bytes, version: int, model: int) -> None:
+    """docs/protocol.md §11.4, written out here rather than taken from `update.py`."""
+    payload = U.reset_payload(version=version, key=key, model=model)
+    le = version.to_bytes(4, "little")
+    assert payload == le + hmac.new(
+        key, b"ECGEDGE-RESET-v1" + model.to_bytes(4, "little") + le, "sha256").digest()
+    assert p.parse_payload(FrameType.RESET_PERSONALIZATION, payload).version == version
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,10 +446,10 @@ def test_qemu_push_survives_a_board_reset_and_reset_personalization_too(
         _assert_refused(dev, ErrorCode.AUTH, lambda: dev.push_head(_boosted(p.BeatClass.S),
                                                                    key=bytes(32)), [
             int(p.BeatClass.V)] * len(factory), part)
-        dev.reset_personalization()
+        dev.reset_personalization(key=KEY)
         info = reset()
         assert (info.state, info.head_version, info.max_version) == \
-            (U.PersonalizationState.FACTORY, 0, 1)
+            (U.PersonalizationState.FACTORY, 0, 2)
         assert _classes(dev, part) == factory
 
 

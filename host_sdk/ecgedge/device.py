@@ -1112,11 +1112,13 @@ class Device:
         return await update.personalize(self, sample_index, classes, version=version, key=key,
                                         progress=progress)
 
-    async def reset_personalization(self) -> "ModelInfo":
-        """Back to the factory head, persisted; see `ecgedge.update.reset_personalization`."""
+    async def reset_personalization(self, *, key: Any = None,
+                                    version: int | None = None) -> "ModelInfo":
+        """Back to the factory head, persisted (signed with the device key, replay-protected);
+        see `ecgedge.update.reset_personalization`."""
         from . import update
 
-        return await update.reset_personalization(self)
+        return await update.reset_personalization(self, key=key, version=version)
 
     # ------------------------------------------------------------------ data
 

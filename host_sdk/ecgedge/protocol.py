@@ -113,7 +113,7 @@ class FrameType(IntEnum):
     PKG_COMMIT = 0x1A  #: H->D: HMAC-SHA256 tag; verify and switch (§11)
     PKG_ABORT = 0x1B  #: H->D: discard the open transfer (§11)
     GET_MODEL_INFO = 0x1C  #: H->D: model id, active slot, head version (§11)
-    RESET_PERSONALIZATION = 0x1D  #: H->D: back to the factory head, persisted (§11)
+    RESET_PERSONALIZATION = 0x1D  #: H->D: version + tag; back to the factory head, persisted (§11)
     RESPONSE = 0x80
     DEVICE_INFO = 0x81
     SAMPLE_BLOCK = 0x90
@@ -310,6 +310,8 @@ PackageHeader = Struct(
 #: `data` and `tag` are byte values (build from bytes; parse gives lists of ints).
 PackageChunk = Struct("offset" / Int32ul, "data" / GreedyRange(Int8ul))
 PackageCommit = Struct("tag" / Array(32, Int8ul))
+#: RESET_PERSONALIZATION (§11.4): version, then HMAC-SHA256(key, domain | model_id | version)
+ResetPersonalization = Struct("version" / Int32ul, "tag" / Array(32, Int8ul))
 ChunkResult = Struct("next_offset" / Int32ul)
 ModelInfo = Struct(
     "model_id" / Int32ul, "active_slot" / Int8ul, "state" / Int8ul, "head_version" / Int32ul,
@@ -384,7 +386,7 @@ PAYLOADS: dict[FrameType, Struct] = {
     FrameType.PKG_COMMIT: PackageCommit,
     FrameType.PKG_ABORT: Empty,
     FrameType.GET_MODEL_INFO: Empty,
-    FrameType.RESET_PERSONALIZATION: Empty,
+    FrameType.RESET_PERSONALIZATION: ResetPersonalization,
     FrameType.BACKFILL_BLOCK: SampleBlockLayout,
     FrameType.BACKFILL_END: BackfillEnd,
     FrameType.ALERTS_PULL: AlertsPull,

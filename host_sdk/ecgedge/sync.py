@@ -235,9 +235,9 @@ class Device:
         return self._run(self.aio.personalize(sample_index, classes, version=version, key=key,
                                               progress=progress))
 
-    def reset_personalization(self) -> Any:
+    def reset_personalization(self, *, key: Any = None, version: int | None = None) -> Any:
         """Back to the factory head, persisted (see `ecgedge.update.reset_personalization`)."""
-        return self._run(self.aio.reset_personalization())
+        return self._run(self.aio.reset_personalization(key=key, version=version))
 
     @property
     def alerts(self) -> Any:

@@ -46,12 +46,14 @@ if TYPE_CHECKING:
 
 __all__ = ["CHUNK_MAX", "DEV_KEY", "KEY_ENV", "Kind", "ModelInfo", "Package", "PersonalizationState",
            "build_package", "device_key", "head_payload", "labels_payload", "model_id",
-           "model_info", "personalize", "push_head", "reset_personalization", "send_package"]
+           "model_info", "personalize", "push_head", "reset_payload", "reset_personalization",
+           "send_package"]
 
 MAGIC = 0x50474345  #: "ECGP"
 FORMAT = 1
 HEADER_LEN = 28
 TAG_LEN = 32
+RESET_DOMAIN = b"ECGEDGE-RESET-v1"  #: RESET_PERSONALIZATION tag prefix (§11.4)
 CHUNK_MAX = 200  #: payload bytes per PKG_CHUNK (4 + 200 bytes: fits one BLE notification)
 LABEL_LEN = 5
 COMMIT_TIMEOUT_S = 10.0  #: PKG_COMMIT answer wait (the device verifies, and may train, first)
@@ -154,6 +156,29 @@ def model_id() -> int:
     return int(_core.BeatClassifier().model["sha256"][:8], 16)
 
 
+def _check_version(version: int) -> None:
+    if not 1 <= int(version) <= 0xFFFFFFFF:
+        raise ValueError(f"version={version}: give 1 .. 2**32-1")
+
+
+def reset_payload(*, version: int, key: bytes | str | None, model: int | None = None) -> bytes:
+    """The RESET_PERSONALIZATION payload (§11.4): ``version`` u32, then HMAC-SHA256 with the
+    per-device key over `RESET_DOMAIN` | model id u32 | version u32 (little-endian).
+
+    Args:
+        version: 1 .. 2^32-1, above the device's `ModelInfo.max_version`; it becomes the new
+            replay floor.
+        key: the per-device key (see `device_key`).
+        model: the model id signed for (default: this SDK's model).
+    """
+    _check_version(version)
+    mid = model_id() if model is None else int(model)
+    msg = RESET_DOMAIN + mid.to_bytes(4, "little") + int(version).to_bytes(4, "little")
+    tag = hmac.new(device_key(key), msg, "sha256").digest()
+    return p.build_payload(FrameType.RESET_PERSONALIZATION,
+                           dict(version=int(version), tag=list(tag)))
+
+
 def build_package(kind: Kind | int, payload: bytes, *, version: int, key: bytes | str | None,
                   model: int | None = None, embedding_len: int = EMBEDDING_LEN,
                   n_classes: int = N_CLASSES, crc32: int | None = None) -> Package:
@@ -168,8 +193,7 @@ def build_package(kind: Kind | int, payload: bytes, *, version: int, key: bytes 
         model, embedding_len, n_classes: what the package is for (default: this SDK's model).
         crc32: override the payload CRC (tests of the device's checks only).
     """
-    if not 1 <= int(version) <= 0xFFFFFFFF:
-        raise ValueError(f"version={version}: give 1 .. 2**32-1")
+    _check_version(version)
     fields = dict(magic=MAGIC, format=FORMAT, kind=int(kind), flags=0,
                   model_id=model_id() if model is None else int(model),
                   embedding_len=int(embedding_len), n_classes=int(n_classes),
@@ -245,10 +269,22 @@ async def model_info(dev: "Device") -> ModelInfo:
     return _info(r, FrameType.GET_MODEL_INFO)
 
 
-async def reset_personalization(dev: "Device") -> ModelInfo:
-    """RESET_PERSONALIZATION: the factory head, at once and after every reset."""
+async def reset_personalization(dev: "Device", *, key: bytes | str | None = None,
+                                version: int | None = None) -> ModelInfo:
+    """RESET_PERSONALIZATION: the factory head, at once and after every reset. Authenticated
+    and replay-protected like a package (`reset_payload`).
+
+    Args:
+        key: the per-device key (default ``$ECGEDGE_DEVICE_KEY``).
+        version: default: the device's `max_version` + 1; it becomes the new replay floor, so
+            older packages (and this reset) cannot be replayed afterwards.
+
+    Raises:
+        DeviceError: AUTH (wrong key), REPLAY (version not above `max_version`).
+    """
     dev._require(p.Capability.HEAD_PACKAGES, "reset_personalization()")
-    r = await dev.request(FrameType.RESET_PERSONALIZATION)
+    payload = reset_payload(version=await _next_version(dev, version), key=key)
+    r = await dev.request(FrameType.RESET_PERSONALIZATION, payload)
     return _info(r, FrameType.RESET_PERSONALIZATION)
 
 

@@ -562,7 +562,20 @@ static int32_t update_pack(const json_t *j, uint8_t type, int f, uint8_t *out, s
         memcpy(out, data, n);
         return (int32_t)n;
     }
-    return 0; /* ABORT, GET_MODEL_INFO, RESET_PERSONALIZATION: empty */
+    if (type == ECG_FT_RESET_PERSONALIZATION) { /* version u32 | tag (§11.4) */
+        const uint32_t v = (uint32_t)FIELD_U(j, f, "version");
+        n = json_bytes(j, f, "tag", data, sizeof data);
+        if (n != ECG_UPDATE_TAG_LEN) {
+            return -1000;
+        }
+        if (cap < ECG_UPDATE_RESET_LEN) {
+            return ECG_PROTO_ERR_NO_SPACE;
+        }
+        ecg_proto_put_u32(out, v);
+        memcpy(&out[4], data, n);
+        return (int32_t)ECG_UPDATE_RESET_LEN;
+    }
+    return 0; /* ABORT, GET_MODEL_INFO: empty */
 }
 
 static void update_check(const json_t *j, uint8_t type, int f, const uint8_t *p, size_t len)
@@ -595,6 +608,11 @@ static void update_check(const json_t *j, uint8_t type, int f, const uint8_t *p,
         CHECK_EQ(len, ECG_UPDATE_TAG_LEN);
         CHECK_EQ(json_bytes(j, f, "tag", data, sizeof data), ECG_UPDATE_TAG_LEN);
         CHECK(memcmp(p, data, ECG_UPDATE_TAG_LEN) == 0);
+    } else if (type == ECG_FT_RESET_PERSONALIZATION) {
+        CHECK_EQ(len, ECG_UPDATE_RESET_LEN);
+        CHECK(ecg_proto_get_u32(p) == (uint32_t)FIELD_U(j, f, "version"));
+        CHECK_EQ(json_bytes(j, f, "tag", data, sizeof data), ECG_UPDATE_TAG_LEN);
+        CHECK(memcmp(&p[4], data, ECG_UPDATE_TAG_LEN) == 0);
     } else {
         CHECK_EQ(len, 0);
     }

@@ -645,11 +645,31 @@ static void test_corrupted_active_slot_falls_back_to_the_other(void)
     CHECK_EQ(info().active_slot, 1);
 }
 
+/* RESET_PERSONALIZATION payload written from docs/protocol.md §11.4, not with the device's code:
+ * version u32 | HMAC-SHA256(key, "ECGEDGE-RESET-v1" | model_id u32 | version u32). */
+static void reset_payload(uint32_t version, const uint8_t *key, uint8_t out[36])
+{
+    ecg_hmac_sha256_t mac;
+    uint8_t msg[24];
+    memcpy(msg, "ECGEDGE-RESET-v1", 16u);
+    wr32(&msg[16], ECG_MODEL_ID_U32);
+    wr32(&msg[20], version);
+    wr32(out, version);
+    ecg_hmac_sha256_init(&mac, key, 32u);
+    ecg_hmac_sha256_update(&mac, msg, sizeof msg);
+    ecg_hmac_sha256_final(&mac, &out[4]);
+}
+
+static int32_t reset_cmd(const uint8_t *p, size_t len, uint8_t *body, size_t *n)
+{
+    return cmd(ECG_FT_RESET_PERSONALIZATION, p, len, body, n);
+}
+
 static void test_reset_personalization_restores_the_factory_head_persistently(void)
 {
     static pkg_t k;
     int8_t factory[5], now[5];
-    uint8_t body[32];
+    uint8_t body[32], r[40];
     size_t n;
     flash_reset();
     boot();
@@ -658,23 +678,76 @@ static void test_reset_personalization_restores_the_factory_head_persistently(vo
     CHECK_EQ(push(&k), ECG_OK);
     head_logits(now);
     CHECK(!same_logits(now, factory));
-    CHECK_EQ(cmd(ECG_FT_RESET_PERSONALIZATION, NULL, 0, body, &n), ECG_OK);
+    reset_payload(7u, KEY, r);
+    CHECK_EQ(reset_cmd(r, 36u, body, &n), ECG_OK);
     CHECK_EQ(n, ECG_UPDATE_MODEL_INFO_LEN);
     CHECK_EQ(body[5], ECG_UPDATE_STATE_FACTORY);
+    CHECK_EQ(info().max_version, 7); /* the reset's version is the new floor */
     CHECK(ecg_classifier_get_head(&g_clf) == ecg_classifier_factory_head(&g_clf));
     boot();
     head_logits(now);
     CHECK(same_logits(now, factory));
     CHECK_EQ(info().state, ECG_UPDATE_STATE_FACTORY);
-    CHECK_EQ(info().max_version, 3);
+    CHECK_EQ(info().head_version, 0);
+    CHECK_EQ(info().max_version, 7);
     CHECK_EQ(push(&k), ECG_PROTO_ERR_REPLAY); /* the old package cannot come back */
+    head_pkg(&k, 6u, ECG_BEAT_V);
+    CHECK_EQ(push(&k), ECG_PROTO_ERR_REPLAY); /* nor a newer one below the reset's version */
+    CHECK_EQ(reset_cmd(r, 36u, body, &n), ECG_PROTO_ERR_REPLAY); /* nor the reset itself */
     /* power lost during the reset: still the pushed head or the factory, nothing else */
-    head_pkg(&k, 4u, ECG_BEAT_V);
+    head_pkg(&k, 8u, ECG_BEAT_V);
     CHECK_EQ(push(&k), ECG_OK);
+    reset_payload(9u, KEY, r);
     g_flash.ops_left = 1; /* the erase happens, the record tears */
-    CHECK(cmd(ECG_FT_RESET_PERSONALIZATION, NULL, 0, body, &n) != ECG_OK);
+    CHECK(reset_cmd(r, 36u, body, &n) != ECG_OK);
     boot();
-    CHECK_EQ(info().head_version, 4);
+    CHECK_EQ(info().head_version, 8);
+}
+
+static void test_reset_personalization_refusals_touch_neither_head_nor_slots(void)
+{
+    static pkg_t k;
+    static flash_t before;
+    int8_t pushed[5];
+    uint8_t body[32], r[40];
+    size_t n;
+    unsigned writes, erases;
+    flash_reset();
+    boot();
+    head_pkg(&k, 5u, ECG_BEAT_V);
+    CHECK_EQ(push(&k), ECG_OK);
+    head_logits(pushed);
+    before = g_flash;
+    writes = g_flash.writes;
+    erases = g_flash.erases;
+    reset_payload(6u, OTHER_KEY, r); /* wrong key */
+    CHECK_EQ(reset_cmd(r, 36u, body, &n), ECG_PROTO_ERR_AUTH);
+    CHECK_EQ(n, 0);
+    reset_payload(6u, KEY, r);
+    r[4] ^= 0x01u; /* tampered tag */
+    CHECK_EQ(reset_cmd(r, 36u, body, &n), ECG_PROTO_ERR_AUTH);
+    reset_payload(6u, KEY, r);
+    wr32(r, 7u); /* version changed after signing */
+    CHECK_EQ(reset_cmd(r, 36u, body, &n), ECG_PROTO_ERR_AUTH);
+    reset_payload(5u, KEY, r); /* replayed: equal to the highest accepted */
+    CHECK_EQ(reset_cmd(r, 36u, body, &n), ECG_PROTO_ERR_REPLAY);
+    reset_payload(2u, KEY, r); /* older */
+    CHECK_EQ(reset_cmd(r, 36u, body, &n), ECG_PROTO_ERR_REPLAY);
+    reset_payload(6u, KEY, r);
+    CHECK_EQ(reset_cmd(NULL, 0u, body, &n), ECG_PROTO_ERR_LENGTH); /* the old empty form */
+    CHECK_EQ(reset_cmd(r, 35u, body, &n), ECG_PROTO_ERR_LENGTH);
+    r[36] = 0u;
+    CHECK_EQ(reset_cmd(r, 37u, body, &n), ECG_PROTO_ERR_LENGTH);
+    CHECK_EQ(g_flash.writes, writes);
+    CHECK_EQ(g_flash.erases, erases);
+    CHECK(memcmp(before.mem, g_flash.mem, sizeof before.mem) == 0);
+    CHECK_EQ(info().state, ECG_UPDATE_STATE_PUSHED);
+    CHECK_EQ(info().max_version, 5);
+    expect_untouched(pushed, 5u);
+    /* the good one still works after all that */
+    CHECK_EQ(reset_cmd(r, 36u, body, &n), ECG_OK);
+    CHECK_EQ(info().state, ECG_UPDATE_STATE_FACTORY);
+    CHECK_EQ(info().max_version, 6);
 }
 
 static void test_labels_package_trains_and_switches_like_a_head(void)
@@ -814,6 +887,7 @@ int main(void)
     RUN(test_power_loss_at_any_point_keeps_the_old_or_the_new_head);
     RUN(test_corrupted_active_slot_falls_back_to_the_other);
     RUN(test_reset_personalization_restores_the_factory_head_persistently);
+    RUN(test_reset_personalization_refusals_touch_neither_head_nor_slots);
     RUN(test_labels_package_trains_and_switches_like_a_head);
     RUN(test_storage_without_room_or_entries_means_no_packages);
     RUN(test_random_commands_never_install_an_unsigned_head);

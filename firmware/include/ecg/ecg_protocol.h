@@ -117,7 +117,7 @@ typedef enum {
     ECG_FT_PKG_COMMIT = 0x1A,     /**< H->D, HMAC-SHA256 tag */
     ECG_FT_PKG_ABORT = 0x1B,      /**< H->D, empty */
     ECG_FT_GET_MODEL_INFO = 0x1C, /**< H->D, empty; answered with the MODEL_INFO body */
-    ECG_FT_RESET_PERSONALIZATION = 0x1D, /**< H->D, empty: back to the factory head */
+    ECG_FT_RESET_PERSONALIZATION = 0x1D, /**< H->D, version u32 + tag: back to the factory head */
     ECG_FT_RESPONSE = 0x80,       /**< D->H, ::ecg_proto_response_t; seq echoes the command */
     ECG_FT_DEVICE_INFO = 0x81,    /**< D->H, ::ecg_proto_device_info_t */
     ECG_FT_SAMPLE_BLOCK = 0x90,   /**< D->H, ::ecg_proto_samples_hdr_t + int16 samples */

@@ -35,9 +35,13 @@
  * record, sequence + 1, is written last. Power lost at any point leaves either a slot without a
  * valid record (erased, or a torn record that fails its CRC) — the old head stays — or the complete
  * new record — the new head is active. The active slot is never written while it is active.
- * RESET_PERSONALIZATION writes a record of state FACTORY (no package) into the inactive slot the
- * same way. The record carries the highest version ever accepted, so a replayed older or equal
- * version is refused (REPLAY) across resets and factory resets alike.
+ * RESET_PERSONALIZATION is authenticated like a package: its payload (::ECG_UPDATE_RESET_LEN) is
+ * version u32 | tag, tag = HMAC-SHA256(key, ::ECG_UPDATE_RESET_DOMAIN | model_id u32 | version
+ * u32), and the version must exceed every version accepted before (AUTH, REPLAY, LENGTH
+ * otherwise, nothing touched). It then writes a record of state FACTORY (no package) carrying that
+ * version into the inactive slot the same way. The record carries the highest version ever
+ * accepted, so a replayed older or equal version (package or reset) is refused (REPLAY) across
+ * resets and factory resets alike.
  *
  * LABELS packages are staged in ECG_HAL_SLOT_LABELS (header | payload | tag, no record) and
  * verified the same way; then the labels go to the trainer (::ecg_update_trainer_t), which trains
@@ -77,6 +81,10 @@ extern "C" {
 #define ECG_UPDATE_LABEL_LEN 5u             /**< one label: sample_index u32, class u8 */
 #define ECG_UPDATE_MODEL_INFO_LEN 18u       /**< GET_MODEL_INFO answer body, bytes */
 #define ECG_UPDATE_CHUNK_RESULT_LEN 4u      /**< PKG_CHUNK answer body: next offset u32 */
+#define ECG_UPDATE_RESET_LEN 36u            /**< RESET_PERSONALIZATION payload: version u32, tag */
+/** Domain-separation prefix of the RESET_PERSONALIZATION tag (16 ASCII bytes, no NUL). */
+#define ECG_UPDATE_RESET_DOMAIN "ECGEDGE-RESET-v1"
+#define ECG_UPDATE_RESET_DOMAIN_LEN 16u     /**< bytes of ::ECG_UPDATE_RESET_DOMAIN hashed */
 /** HEAD payload: weights, bias, (multiplier, shift) per class, logits scale and zero point. */
 #define ECG_UPDATE_HEAD_PAYLOAD_LEN                                                              \
     (ECG_CLASSIFIER_N_CLASSES * ECG_CLASSIFIER_EMBEDDING_LEN + 4u * ECG_CLASSIFIER_N_CLASSES +   \

@@ -806,26 +806,46 @@ static int32_t cmd_commit(ecg_update_t *u, const uint8_t *p, size_t len)
     return commit_head(u, target, (uint8_t)ECG_UPDATE_STATE_PUSHED);
 }
 
-static int32_t cmd_reset(ecg_update_t *u)
+/* RESET_PERSONALIZATION: version u32 | tag, tag = HMAC(key, domain | model_id u32 | version u32).
+ * Verified (LENGTH, AUTH, REPLAY) before anything changes; then a FACTORY record carrying the
+ * version (the new replay floor) is written into the inactive slot. */
+static int32_t cmd_reset(ecg_update_t *u, const uint8_t *p, size_t len)
 {
     uint8_t slot;
+    uint8_t msg[ECG_UPDATE_RESET_DOMAIN_LEN + 8u];
+    uint8_t want[ECG_UPDATE_TAG_LEN];
+    uint32_t version;
+    ecg_hmac_sha256_t mac;
     int32_t err;
     if (!ecg_update_can_head(u)) {
         return ECG_ERR_UNSUPPORTED;
     }
+    if (len != ECG_UPDATE_RESET_LEN) {
+        return ECG_PROTO_ERR_LENGTH;
+    }
+    version = get_u32(p);
+    memcpy(msg, ECG_UPDATE_RESET_DOMAIN, ECG_UPDATE_RESET_DOMAIN_LEN);
+    put_u32(&msg[ECG_UPDATE_RESET_DOMAIN_LEN], ECG_MODEL_ID_U32);
+    put_u32(&msg[ECG_UPDATE_RESET_DOMAIN_LEN + 4u], version);
+    ecg_hmac_sha256_init(&mac, u->key, u->key_len);
+    ecg_hmac_sha256_update(&mac, msg, sizeof msg);
+    ecg_hmac_sha256_final(&mac, want);
+    if (!ecg_hmac_sha256_equal(&p[4], want, sizeof want)) {
+        return ECG_PROTO_ERR_AUTH;
+    }
+    if (version <= u->max_version) {
+        return ECG_PROTO_ERR_REPLAY;
+    }
     ecg_update_abort(u);
     if (u->trainer.clear != NULL) {
         u->trainer.clear(u->trainer.ctx);
-    }
-    if (u->state == (uint8_t)ECG_UPDATE_STATE_FACTORY && u->active_slot != NO_SLOT) {
-        return ECG_OK; /* already the factory head, and persisted */
     }
     slot = inactive_slot(u);
     err = st_erase(u, slot);
     if (err != ECG_OK) {
         return err;
     }
-    return switch_to(u, slot, (uint8_t)ECG_UPDATE_STATE_FACTORY, 0u, NO_SLOT);
+    return switch_to(u, slot, (uint8_t)ECG_UPDATE_STATE_FACTORY, version, NO_SLOT);
 }
 
 int32_t ecg_update_command(ecg_update_t *u, uint8_t type, const uint8_t *payload, size_t len,
@@ -852,7 +872,7 @@ int32_t ecg_update_command(ecg_update_t *u, uint8_t type, const uint8_t *payload
         st = ECG_OK;
         break;
     case ECG_FT_RESET_PERSONALIZATION:
-        st = cmd_reset(u);
+        st = cmd_reset(u, payload, len);
         break;
     default:
         return ECG_ERR_UNSUPPORTED;
