@@ -32,7 +32,8 @@ import socket
 import subprocess
 import sys
 from types import TracebackType
-from typing import Any, ClassVar
+import weakref
+from typing import IO, Any, ClassVar
 from urllib.parse import parse_qsl
 
 from ..errors import TransportError, UrlError
@@ -256,3 +257,18 @@ async def stop_child(proc: "subprocess.Popen[bytes]") -> None:
         except subprocess.TimeoutExpired:
             await asyncio.to_thread(kill_child, proc)
 
+
+async def close_child_link(sock: Transport | None, proc: "subprocess.Popen[bytes] | None",
+                           finalizer: "weakref.finalize[Any, Any] | None",
+                           log: IO[bytes] | None) -> None:
+    """Tear down a transport that speaks to a child process over a socket (sim://, qemu://):
+    close the socket, stop the child, drop its exit-time finalizer, close its log file. The
+    caller clears its own references first, so a second close does nothing."""
+    if sock is not None:
+        await sock.close()
+    if proc is not None:
+        await stop_child(proc)
+    if finalizer is not None:
+        finalizer.detach()
+    if log is not None:
+        log.close()

@@ -37,10 +37,10 @@ from typing import IO, Any
 
 from ..errors import TransportError, UrlError
 from .base import (
+    close_child_link,
     closed_error,
     free_port,
     kill_child,
-    stop_child,
     popen_tied,
     split_url,
     Transport,
@@ -235,17 +235,10 @@ class QemuTransport(Transport):
 
     async def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is not None:
-            await sock.close()
+        finalizer, self._finalizer = self._finalizer, None
+        log, self._log = self._log, None
         proc = self.proc
-        if proc is not None:
-            await stop_child(proc)
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        await close_child_link(sock, proc, finalizer, log)
 
     async def system_reset(self) -> None:
         """Reset the board through QEMU's monitor (URL option ``monitor=1``): the firmware boots

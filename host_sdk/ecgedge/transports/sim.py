@@ -39,9 +39,9 @@ from typing import IO, Any
 
 from ..errors import TransportError, UrlError
 from .base import (
+    close_child_link,
     closed_error,
     kill_child,
-    stop_child,
     popen_tied,
     READ_SIZE,
     split_url,
@@ -253,19 +253,12 @@ class SimTransport(Transport):
 
     async def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is not None:
-            await sock.close()
+        finalizer, self._finalizer = self._finalizer, None
+        log, self._stderr = self._stderr, None
         proc = self.proc
-        if proc is not None:
-            await stop_child(proc)
+        await close_child_link(sock, proc, finalizer, log)
         if proc is not None and proc.stdout is not None:
             proc.stdout.close()
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
 
 
 class InProcessSimTransport(Transport):
